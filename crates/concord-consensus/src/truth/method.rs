@@ -1,0 +1,156 @@
+//! The method registry: short names (as the command line spells them) to configured aggregators.
+
+use super::fit::Aggregator;
+use super::{
+    DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa, WeightedMajorityVote, ZeroBasedSkill,
+};
+use std::fmt;
+use std::str::FromStr;
+
+/// A truth-inference method, by its short name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// `mv`: [`MajorityVote`].
+    Mv,
+    /// `wmv`: [`WeightedMajorityVote`] (needs weights).
+    Wmv,
+    /// `wawa`: [`Wawa`].
+    Wawa,
+    /// `zbs`: [`ZeroBasedSkill`].
+    Zbs,
+    /// `ds`: [`DawidSkene`], the default.
+    Ds,
+    /// `ods`: [`OneCoinDawidSkene`].
+    Ods,
+    /// `gds`: gold-anchored [`DawidSkene`] (needs gold).
+    Gds,
+}
+
+impl Method {
+    /// Every method, in the order the command line lists them.
+    pub const ALL: &'static [Method] = &[
+        Method::Mv,
+        Method::Wmv,
+        Method::Wawa,
+        Method::Zbs,
+        Method::Ds,
+        Method::Ods,
+        Method::Gds,
+    ];
+
+    /// The method `concord aggregate` uses when none is named: Dawid–Skene with the pooled
+    /// empirical-Bayes prior (see [`DawidSkene`]), which needs no tuning and falls back to the
+    /// crowd's typical confusion for annotators with few labels.
+    pub const DEFAULT: Method = Method::Ds;
+
+    /// The short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Mv => "mv",
+            Method::Wmv => "wmv",
+            Method::Wawa => "wawa",
+            Method::Zbs => "zbs",
+            Method::Ds => "ds",
+            Method::Ods => "ods",
+            Method::Gds => "gds",
+        }
+    }
+
+    /// A one-line description for `--help`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Method::Mv => "majority vote",
+            Method::Wmv => "weighted majority vote (weights from gold accuracy or given)",
+            Method::Wawa => {
+                "majority vote weighted by agreement with the majority (crowd-kit Wawa)"
+            }
+            Method::Zbs => "zero-based skill (crowd-kit ZeroBasedSkill)",
+            Method::Ds => "Dawid-Skene with a pooled prior on confusion matrices (default)",
+            Method::Ods => "one-coin Dawid-Skene",
+            Method::Gds => "gold-anchored Dawid-Skene (needs gold)",
+        }
+    }
+
+    /// Whether the method needs known answers (gds) or annotator weights (wmv).
+    pub fn needs_gold(self) -> bool {
+        matches!(self, Method::Gds | Method::Wmv)
+    }
+
+    /// Builds the configured aggregator.
+    pub fn build(self, params: &MethodParams) -> Box<dyn Aggregator> {
+        let max_iter = |d: u32| params.max_iter.unwrap_or(d);
+        let tol = |d: f64| params.tol.unwrap_or(d);
+        match self {
+            Method::Mv => Box::new(MajorityVote),
+            Method::Wmv => Box::new(WeightedMajorityVote {
+                weights: params.weights.clone(),
+            }),
+            Method::Wawa => Box::new(Wawa),
+            Method::Zbs => {
+                let d = ZeroBasedSkill::default();
+                Box::new(ZeroBasedSkill {
+                    max_iter: max_iter(d.max_iter),
+                    ..d
+                })
+            }
+            Method::Ds | Method::Gds => {
+                let d = if self == Method::Gds {
+                    DawidSkene::gold_anchored()
+                } else {
+                    DawidSkene::default()
+                };
+                Box::new(DawidSkene {
+                    max_iter: max_iter(d.max_iter),
+                    tol: tol(d.tol),
+                    ..d
+                })
+            }
+            Method::Ods => {
+                let d = OneCoinDawidSkene::default();
+                Box::new(OneCoinDawidSkene {
+                    max_iter: max_iter(d.max_iter),
+                    tol: tol(d.tol),
+                })
+            }
+        }
+    }
+}
+
+/// Parameters shared by the registry's methods; `None` keeps each method's default.
+#[derive(Debug, Clone, Default)]
+pub struct MethodParams {
+    /// Seed of methods with randomness.
+    pub seed: u64,
+    /// Iteration cap.
+    pub max_iter: Option<u32>,
+    /// Convergence threshold (each method documents what it measures).
+    pub tol: Option<f64>,
+    /// Annotator weights for `wmv`, by annotator index.
+    pub weights: Vec<f64>,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The name is not one of [`Method::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown method {0:?}; expected one of: mv wmv wawa zbs ds ods gds glad mace kos mmsr ibcc"
+)]
+pub struct UnknownMethod(pub String);
+
+impl FromStr for Method {
+    type Err = UnknownMethod;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Method::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownMethod(s.to_string()))
+    }
+}

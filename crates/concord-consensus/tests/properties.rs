@@ -1,0 +1,2 @@
+//! Invariances every method must keep.
+// Filled in with the property tests; see docs/roadmap.md.
