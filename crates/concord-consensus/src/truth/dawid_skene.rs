@@ -75,6 +75,8 @@ pub struct DawidSkene {
     pub anchor_gold: bool,
     /// What the prior is centred on.
     pub center: PriorCenter,
+    /// Iterations of one-coin EM before the full model (0: none).
+    pub one_coin_warmup: u32,
 }
 
 /// The centre of the Dirichlet prior on each annotator's confusion rows.
@@ -97,6 +99,7 @@ impl Default for DawidSkene {
             prior_strength: 4.0,
             anchor_gold: false,
             center: PriorCenter::Pooled,
+            one_coin_warmup: 0,
         }
     }
 }
@@ -144,6 +147,7 @@ impl Aggregator for DawidSkene {
         Ok(run_em(
             data,
             model,
+            self.one_coin_warmup,
             self.max_iter,
             self.tol,
             self.anchor_gold,
@@ -201,6 +205,7 @@ impl Aggregator for OneCoinDawidSkene {
         Ok(run_em(
             data,
             SkillModel::OneCoin,
+            0,
             self.max_iter,
             self.tol,
             false,
@@ -263,6 +268,7 @@ struct Em<'a> {
 fn run_em(
     data: &Annotations,
     model: SkillModel,
+    warmup: u32,
     max_iter: u32,
     tol: f64,
     anchor_gold: bool,
@@ -293,6 +299,13 @@ fn run_em(
     let mut converged = false;
     let mut iterations = 0;
     let mut log_likelihood = f64::NAN;
+    for _ in 0..warmup {
+        em.m_step(SkillModel::OneCoin);
+        let (_, change) = em.e_step(anchor_gold);
+        if change <= tol {
+            break;
+        }
+    }
     while iterations < max_iter {
         em.m_step(model);
         let (ll, change) = em.e_step(anchor_gold);
