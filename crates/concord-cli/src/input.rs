@@ -65,6 +65,8 @@ pub(crate) enum InputError {
         first: String,
         second: String,
     },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
     Csv {
         path: PathBuf,
@@ -281,7 +283,14 @@ pub(crate) fn build(
     lines: &[u64],
     duplicates: DuplicatePolicy,
 ) -> Result<Annotations, InputError> {
-    builder.build(duplicates).map_err(|e| match e {
+    builder
+        .build(duplicates)
+        .map_err(|e| build_error(path, lines, e))
+}
+
+/// Translates a [`BuildError`] (which counts observations) into an [`InputError`] naming lines.
+pub(crate) fn build_error(path: &Path, lines: &[u64], e: BuildError) -> InputError {
+    match e {
         BuildError::Duplicate {
             item,
             annotator,
@@ -301,12 +310,11 @@ pub(crate) fn build(
             expected: "a value",
         },
         BuildError::Empty => InputError::NoRows { path: path.into() },
-        other => InputError::Csv {
+        other => InputError::Invalid {
             path: path.into(),
-            line: 0,
             message: other.to_string(),
         },
-    })
+    }
 }
 
 /// Reads a labels file (and optionally a gold file) into the label matrix.

@@ -5,7 +5,7 @@ use crate::input;
 use crate::output::{Bar, Output, prob};
 use anyhow::Context;
 use concord_consensus::Annotations;
-use concord_consensus::truth::{Fit, Method, MethodParams, Skills};
+use concord_consensus::truth::{Fit, Method, MethodParams, MultiLabel, MultiLabelBuilder, Skills};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,9 +51,24 @@ pub(crate) struct Args {
     /// What to do when an annotator labelled an item twice.
     #[arg(long, value_enum, default_value_t = Duplicates::Error)]
     duplicates: Duplicates,
+    /// Multi-label task: each label is a set of classes joined by --separator (`-` is the empty
+    /// set); each class is inferred as its own present/absent problem. The output's `label` is
+    /// the inferred set, `confidence` the probability of that exact set, and --posteriors adds
+    /// P(present) per class.
+    #[arg(long)]
+    multi_label: bool,
+    /// Separator of classes in a multi-label set.
+    #[arg(long, default_value = "|", requires = "multi_label")]
+    separator: String,
 }
 
+/// The empty set in multi-label files.
+const EMPTY_SET: &str = "-";
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.multi_label {
+        return run_multi_label(args);
+    }
     let data = input::load(&args.labels, args.gold.as_deref(), args.duplicates.into())?;
     let params = MethodParams {
         seed: args.seed,
@@ -91,6 +106,87 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.method, fit.iterations
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_multi_label(args: Args) -> anyhow::Result<ExitCode> {
+    if args.skills.is_some() {
+        anyhow::bail!(
+            "--skills is not available with --multi-label (each class has its own skills)"
+        );
+    }
+    let sep = args.separator.as_str();
+    let split = |label: &str| -> Vec<String> {
+        if label == EMPTY_SET {
+            return Vec::new();
+        }
+        label
+            .split(sep)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let mut builder = MultiLabelBuilder::new();
+    let mut lines = Vec::new();
+    input::read_csv(
+        &args.labels,
+        &[input::ITEM, input::ANNOTATOR, input::LABEL],
+        |line, f| {
+            builder.push(f[0], f[1], split(f[2]).iter().map(String::as_str));
+            lines.push(line);
+            Ok(())
+        },
+    )?;
+    if let Some(gold) = &args.gold {
+        for (item, label) in input::read_answers(gold)? {
+            builder.push_gold(&item, split(&label).iter().map(String::as_str));
+        }
+    }
+    let data = builder
+        .build(args.duplicates.into())
+        .map_err(|e| input::build_error(&args.labels, &lines, e))?;
+    let params = MethodParams {
+        seed: args.seed,
+        max_iter: args.max_iter,
+        tol: args.tol,
+        weights: Vec::new(),
+    };
+    let aggregator = args.method.build(&params);
+    let bar = Bar::new(args.method.name());
+    let fit = MultiLabel::new(aggregator.as_ref())
+        .fit_with_progress(&data, &bar)
+        .with_context(|| format!("{}: {} could not run", args.labels.display(), args.method))?;
+    bar.finish();
+
+    let mut out = Output::create(args.output.as_deref())?;
+    let mut w = csv::Writer::from_writer(&mut out);
+    let mut header = vec!["item", "label", "confidence"];
+    if args.posteriors {
+        header.extend(data.classes().iter().map(|c| &**c));
+    }
+    w.write_record(&header)?;
+    for (item, name) in data.items().iter().enumerate() {
+        let item = item as u32;
+        let present = fit.present(item);
+        let set = if present.is_empty() {
+            EMPTY_SET.to_string()
+        } else {
+            present
+                .iter()
+                .map(|&c| &*data.classes()[c as usize])
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        let mut row = vec![name.to_string(), set, prob(fit.set_confidence(item))];
+        if args.posteriors {
+            row.extend(fit.probabilities(item).iter().map(|&p| prob(p)));
+        }
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    drop(w);
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 

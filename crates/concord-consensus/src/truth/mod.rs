@@ -25,6 +25,7 @@ mod fit;
 mod kernels;
 mod majority;
 mod method;
+mod multilabel;
 mod wawa;
 mod zbs;
 
@@ -32,5 +33,8 @@ pub use dawid_skene::{DawidSkene, OneCoinDawidSkene, PriorCenter};
 pub use fit::{Aggregator, Fit, FitError, NoProgress, Progress, Skills};
 pub use majority::{MajorityVote, WeightedMajorityVote};
 pub use method::{Method, MethodParams, UnknownMethod};
+pub use multilabel::{
+    ABSENT, MultiLabel, MultiLabelAnnotations, MultiLabelBuilder, MultiLabelFit, PRESENT,
+};
 pub use wawa::Wawa;
 pub use zbs::ZeroBasedSkill;
