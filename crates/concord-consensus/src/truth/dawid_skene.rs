@@ -2,7 +2,9 @@
 //! gold-anchored, all fitted by the same EM engine.
 
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
-use super::kernels::{ITEM_CHUNK, clamp_gold, column_means, decide, softmax_in_place, vote_shares};
+use super::kernels::{
+    ConfusionCounts, ITEM_CHUNK, clamp_gold, column_means, decide, softmax_in_place, vote_shares,
+};
 use crate::data::Annotations;
 use rayon::prelude::*;
 
@@ -263,6 +265,8 @@ struct Em<'a> {
     pooled: Vec<f64>,
     /// Log-prior of the parameters (MAP objective), from the last M-step.
     log_param_prior: f64,
+    /// Partial count tables of the M-step.
+    count_parts: ConfusionCounts,
 }
 
 fn run_em(
@@ -290,6 +294,7 @@ fn run_em(
         annotator_partials: vec![0.0; a],
         pooled: vec![0.0; k * k],
         log_param_prior: 0.0,
+        count_parts: ConfusionCounts::new(data),
     };
     vote_shares(data, None, &mut em.posteriors);
     if anchor_gold {
@@ -338,25 +343,8 @@ fn run_em(
 impl Em<'_> {
     /// Expected counts `counts[a][given][true] = Σ P(z_i = true)` over `a`'s labels `given`.
     fn accumulate_counts(&mut self) {
-        let k = self.k;
-        let data = self.data;
-        let posteriors = &self.posteriors;
-        let offsets = data.annotator_offsets();
-        let items = data.annotator_items();
-        let classes = data.annotator_classes();
-        self.counts
-            .par_chunks_mut(k * k)
-            .enumerate()
-            .for_each(|(a, block)| {
-                block.fill(0.0);
-                for obs in offsets[a]..offsets[a + 1] {
-                    let row = &posteriors[items[obs] as usize * k..][..k];
-                    let given = classes[obs] as usize;
-                    for (c, &p) in block[given * k..(given + 1) * k].iter_mut().zip(row) {
-                        *c += p;
-                    }
-                }
-            });
+        self.count_parts
+            .accumulate(self.data, &self.posteriors, &mut self.counts);
     }
 
     fn m_step(&mut self, model: SkillModel) {

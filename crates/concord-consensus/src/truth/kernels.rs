@@ -127,3 +127,84 @@ pub(crate) fn label_frequencies(data: &Annotations) -> Vec<f64> {
         .map(|&c| c as f64 / total)
         .collect()
 }
+
+/// Accumulates expected confusion counts `counts[a][given][true] += P(z_i = true)` over every
+/// label `(i, a, given)`, scanning items in order.
+///
+/// Why item order: the posterior rows are then read sequentially and the scattered writes land
+/// in the count table (`A·K²` values, usually cache-resident). The annotator layout would instead
+/// read posterior rows at random, a cache miss per label on large data. The items are split into
+/// a fixed number of parts, chosen from the data size and never from the thread count; each part
+/// fills its own table and the tables are added in part order, so the result is bit-identical
+/// on any number of threads.
+#[derive(Debug)]
+pub(crate) struct ConfusionCounts {
+    parts: Vec<f64>,
+    n_parts: usize,
+    table: usize,
+}
+
+impl ConfusionCounts {
+    /// Sizes the partial tables for `data`.
+    pub(crate) fn new(data: &Annotations) -> Self {
+        const MAX_PARTS: usize = 8;
+        const MAX_BYTES: usize = 256 << 20;
+        let k = data.n_classes();
+        let table = data.n_annotators() * k * k;
+        let by_size = (data.n_labels() / 65_536).clamp(1, MAX_PARTS);
+        let by_memory = (MAX_BYTES / (table * 8).max(1)).max(1);
+        let n_parts = by_size.min(by_memory);
+        Self {
+            parts: vec![0.0; n_parts * table],
+            n_parts,
+            table,
+        }
+    }
+
+    /// Writes the counts of `posteriors` (`n_items * K`) into `out` (`A * K * K`).
+    pub(crate) fn accumulate(&mut self, data: &Annotations, posteriors: &[f64], out: &mut [f64]) {
+        // Small class counts get a loop the compiler unrolls; the rest take the general path.
+        match data.n_classes() {
+            2 => self.fill_parts::<2>(data, posteriors),
+            3 => self.fill_parts::<3>(data, posteriors),
+            4 => self.fill_parts::<4>(data, posteriors),
+            5 => self.fill_parts::<5>(data, posteriors),
+            _ => self.fill_parts::<0>(data, posteriors),
+        }
+        let (first, rest) = self.parts.split_at(self.table);
+        out.copy_from_slice(first);
+        for table in rest.chunks_exact(self.table) {
+            for (o, &c) in out.iter_mut().zip(table) {
+                *o += c;
+            }
+        }
+    }
+
+    /// Fills each part's table; `K` is the class count, or 0 for "read it from the data".
+    fn fill_parts<const K: usize>(&mut self, data: &Annotations, posteriors: &[f64]) {
+        let k = if K == 0 { data.n_classes() } else { K };
+        let n_items = data.n_items();
+        let items_per_part = n_items.div_ceil(self.n_parts);
+        let offsets = data.item_offsets();
+        let annotators = data.item_annotators();
+        let classes = data.item_classes();
+        self.parts
+            .par_chunks_mut(self.table)
+            .enumerate()
+            .for_each(|(part, table)| {
+                table.fill(0.0);
+                let items = part * items_per_part..((part + 1) * items_per_part).min(n_items);
+                for item in items {
+                    let row = &posteriors[item * k..(item + 1) * k];
+                    let range = offsets[item]..offsets[item + 1];
+                    for (&a, &c) in annotators[range.clone()].iter().zip(&classes[range]) {
+                        let base = (a as usize * k + c as usize) * k;
+                        let cell = &mut table[base..base + k];
+                        for t in 0..k {
+                            cell[t] += row[t];
+                        }
+                    }
+                }
+            });
+    }
+}
