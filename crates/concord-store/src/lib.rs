@@ -1,0 +1,164 @@
+//! Concord's persistence: one [`Store`] trait over the data model of `DESIGN.md`, implemented on
+//! SQLite ([`SqliteStore`], the embedded default).
+//!
+//! The store persists and enforces; the core decides. Where a decision must be atomic with the
+//! write it causes (the workflow state of an item after a submission), the core passes the
+//! decision as a pure function that the store calls inside the transaction.
+//!
+//! Every state change is one transaction. Nothing here relies on SQLite-only behaviour for
+//! correctness: write transactions take the write lock up front (`BEGIN IMMEDIATE`, the SQLite
+//! spelling of a serialisable write), and every multi-row rule is also a constraint
+//! (`UNIQUE (item_id, annotator_id)` on assignments, `UNIQUE (project_id, external_id)` on
+//! items).
+
+#![warn(missing_docs)]
+
+pub mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+/// What went wrong in the store, in domain terms.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change conflicts with what is stored (a duplicate name, a lease that is not yours).
+    #[error("{0}")]
+    Conflict(String),
+    /// Stored data breaks an invariant (corrupt JSON, an unknown enum value).
+    #[error("stored data is inconsistent: {0}")]
+    Integrity(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The decision the core makes about an item inside a submission's transaction, from the item's
+/// current annotations (the new one included).
+pub type Decide<'a> = &'a (dyn Fn(&[Annotation]) -> ItemDecision + Send + Sync);
+
+/// Every operation the core needs, each one transaction.
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Users.
+
+    /// Creates a user. [`StoreError::Conflict`] when the name is taken.
+    async fn create_user(&self, user: NewUser, now: Millis) -> StoreResult<User>;
+    /// The user with this login name.
+    async fn user(&self, name: &str) -> StoreResult<User>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: i64) -> StoreResult<User>;
+    /// Every user, by name.
+    async fn users(&self) -> StoreResult<Vec<User>>;
+
+    // Projects and protocols.
+
+    /// Creates a project with its first protocol version.
+    async fn create_project(
+        &self,
+        name: &str,
+        settings: serde_json::Value,
+        protocol: NewProtocol,
+        now: Millis,
+    ) -> StoreResult<(Project, ProtocolVersion)>;
+    /// The project with this name.
+    async fn project(&self, name: &str) -> StoreResult<Project>;
+    /// Every project, by name.
+    async fn projects(&self) -> StoreResult<Vec<Project>>;
+    /// Adds a protocol version (the next number).
+    async fn add_protocol(
+        &self,
+        project_id: i64,
+        protocol: NewProtocol,
+        now: Millis,
+    ) -> StoreResult<ProtocolVersion>;
+    /// One protocol version; `None` for the latest.
+    async fn protocol(&self, project_id: i64, version: Option<i64>) -> StoreResult<ProtocolVersion>;
+
+    // Items.
+
+    /// Imports items, all or nothing. Each regular item needs `needed` labels to start with.
+    /// [`StoreError::Conflict`] naming the first external id already in the project.
+    async fn import_items(
+        &self,
+        project_id: i64,
+        items: Vec<NewItem>,
+        needed: i64,
+        now: Millis,
+    ) -> StoreResult<usize>;
+    /// The item with this external id.
+    async fn item(&self, project_id: i64, external_id: &str) -> StoreResult<Item>;
+    /// The item with this id.
+    async fn item_by_id(&self, id: i64) -> StoreResult<Item>;
+    /// Every item of a project, in import order.
+    async fn items(&self, project_id: i64) -> StoreResult<Vec<Item>>;
+    /// The workflow state of every item, in import order.
+    async fn item_states(&self, project_id: i64) -> StoreResult<Vec<ItemState>>;
+    /// The workflow state of one item.
+    async fn item_state(&self, item_id: i64) -> StoreResult<ItemState>;
+
+    // Assignment.
+
+    /// The annotator's unexpired lease in the project, if any.
+    async fn active_lease(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        now: Millis,
+    ) -> StoreResult<Option<Assignment>>;
+    /// Expires stale leases, then leases the next item for the request: for regular work an
+    /// item that still needs labels counting active leases, that the annotator never had, the
+    /// item closest to done first, then import order; for gold, an unseen gold item in import
+    /// order. `None` when nothing is left.
+    async fn lease(&self, request: LeaseRequest) -> StoreResult<Option<Assignment>>;
+    /// How many assignments of each purpose the annotator has had in the project:
+    /// `(regular, gold, qualification)`.
+    async fn assignment_counts(&self, project_id: i64, annotator_id: i64) -> StoreResult<(i64, i64, i64)>;
+    /// Stores an annotation for the annotator's active lease on the item, closes the lease,
+    /// applies `decide` to the item's current annotations and, if given, writes the
+    /// annotator's new enrolment; all in one transaction. [`StoreError::Conflict`] when the
+    /// annotator holds no unexpired lease on the item.
+    async fn submit(
+        &self,
+        annotation: NewAnnotation,
+        enrolment: Option<Enrolment>,
+        decide: Decide<'_>,
+    ) -> StoreResult<Submitted>;
+    /// The current (not superseded) annotations of a project, by id.
+    async fn annotations(&self, project_id: i64) -> StoreResult<Vec<Annotation>>;
+    /// The current annotations of one item.
+    async fn item_annotations(&self, item_id: i64) -> StoreResult<Vec<Annotation>>;
+    /// The annotator's qualification progress in the project.
+    async fn enrolment(&self, project_id: i64, annotator_id: i64) -> StoreResult<Option<Enrolment>>;
+
+    // Consensus.
+
+    /// Stores a run with its labels and skills and applies each label's decision to its item.
+    async fn record_run(&self, run: NewConsensusRun) -> StoreResult<ConsensusRun>;
+    /// The latest run of the project.
+    async fn latest_run(&self, project_id: i64) -> StoreResult<Option<ConsensusRun>>;
+    /// The skills of a run.
+    async fn run_skills(&self, run_id: i64) -> StoreResult<Vec<Skill>>;
+
+    // Adjudication.
+
+    /// Sends an item to the adjudication queue with a reason.
+    async fn flag(&self, item_id: i64, reason: &str, now: Millis) -> StoreResult<ItemState>;
+    /// Records a decision on an item in the queue (or a correction of an earlier one).
+    /// [`StoreError::Conflict`] when the item is neither in the queue nor adjudicated.
+    async fn adjudicate(&self, adjudication: NewAdjudication) -> StoreResult<Adjudication>;
+    /// The current adjudication of each adjudicated item of a project.
+    async fn adjudications(&self, project_id: i64) -> StoreResult<Vec<Adjudication>>;
+}

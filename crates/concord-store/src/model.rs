@@ -1,0 +1,577 @@
+//! The records the store keeps, as plain values (no driver types).
+
+use serde_json::Value;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// A user's role. A user may hold several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Manages users and everything else.
+    Admin,
+    /// Writes protocols, imports items, runs consensus, exports.
+    Manager,
+    /// Labels items assigned to them.
+    Annotator,
+    /// Resolves items the consensus could not settle.
+    Adjudicator,
+    /// Reads the audit trail and reports.
+    Auditor,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] =
+        [Role::Admin, Role::Manager, Role::Annotator, Role::Adjudicator, Role::Auditor];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Annotator => "annotator",
+            Role::Adjudicator => "adjudicator",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A new user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUser {
+    /// Unique login name.
+    pub name: String,
+    /// Name shown and printed on signatures.
+    pub display_name: String,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Roles held.
+    pub roles: Vec<Role>,
+    /// Argon2 PHC string, or none for accounts that cannot log in.
+    pub password_hash: Option<String>,
+    /// Qualifications as JSON (free text and structured fields).
+    pub qualifications: Value,
+    /// Cost of one label by this user (relative units).
+    pub cost: f64,
+}
+
+/// A stored user.
+#[derive(Clone, PartialEq)]
+pub struct User {
+    /// Internal id.
+    pub id: i64,
+    /// Unique login name.
+    pub name: String,
+    /// Name shown and printed on signatures.
+    pub display_name: String,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Roles held.
+    pub roles: Vec<Role>,
+    /// Argon2 PHC string.
+    pub password_hash: Option<String>,
+    /// Qualifications as JSON.
+    pub qualifications: Value,
+    /// Cost of one label.
+    pub cost: f64,
+    /// Disabled accounts can do nothing.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for User {
+    // The password hash stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// Whether the user holds `role` (admins hold every role).
+    pub fn has(&self, role: Role) -> bool {
+        !self.disabled && (self.roles.contains(&role) || self.roles.contains(&Role::Admin))
+    }
+}
+
+/// A stored project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// Internal id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Settings as JSON (interpreted by the core).
+    pub settings: Value,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// A protocol version to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewProtocol {
+    /// The protocol as JSON.
+    pub schema: Value,
+    /// Why this version exists.
+    pub note: String,
+    /// Who wrote it.
+    pub created_by: Option<i64>,
+}
+
+/// A stored, immutable protocol version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtocolVersion {
+    /// The project.
+    pub project_id: i64,
+    /// 1, 2, …
+    pub version: i64,
+    /// The protocol as JSON.
+    pub schema: Value,
+    /// Hex SHA-256 of the canonical JSON text.
+    pub schema_sha256: String,
+    /// Why this version exists.
+    pub note: String,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// An item to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    /// Unique within the project.
+    pub external_id: String,
+    /// `text`, `image`, `uri`.
+    pub kind: String,
+    /// Text, path or URI.
+    pub content: String,
+    /// Hex SHA-256 of the content.
+    pub content_sha256: String,
+    /// Free metadata.
+    pub metadata: Value,
+    /// Known answer (stored form), making the item gold.
+    pub gold: Option<Value>,
+}
+
+/// A stored item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Internal id.
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// Unique within the project.
+    pub external_id: String,
+    /// `text`, `image`, `uri`.
+    pub kind: String,
+    /// Text, path or URI.
+    pub content: String,
+    /// Hex SHA-256 of the content.
+    pub content_sha256: String,
+    /// Free metadata.
+    pub metadata: Value,
+    /// Known answer, if gold.
+    pub gold: Option<Value>,
+}
+
+/// Where an item is in the workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemPhase {
+    /// Needs more labels.
+    Open,
+    /// Enough labels and a confident consensus.
+    Complete,
+    /// Waiting for an adjudicator.
+    Adjudication,
+    /// Decided by an adjudicator.
+    Adjudicated,
+    /// A gold item (served for interleaving and qualification, never completed).
+    Gold,
+}
+
+impl ItemPhase {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemPhase::Open => "open",
+            ItemPhase::Complete => "complete",
+            ItemPhase::Adjudication => "adjudication",
+            ItemPhase::Adjudicated => "adjudicated",
+            ItemPhase::Gold => "gold",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Open, Self::Complete, Self::Adjudication, Self::Adjudicated, Self::Gold]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// The workflow state of one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemState {
+    /// The item.
+    pub item_id: i64,
+    /// Its external id.
+    pub external_id: String,
+    /// Gold item.
+    pub is_gold: bool,
+    /// Labels it needs in total (for now).
+    pub needed: i64,
+    /// Current (not superseded) labels.
+    pub n_labels: i64,
+    /// Active leases.
+    pub n_leased: i64,
+    /// Workflow phase.
+    pub phase: ItemPhase,
+    /// Current consensus label (stored form of the primary task's value), if any.
+    pub label: Option<Value>,
+    /// Its posterior probability.
+    pub confidence: Option<f64>,
+    /// Why the item is in adjudication (or other notes).
+    pub reason: Option<String>,
+}
+
+/// What the core decided about an item after a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemDecision {
+    /// Labels it needs in total.
+    pub needed: i64,
+    /// New phase.
+    pub phase: ItemPhase,
+    /// Current consensus label.
+    pub label: Option<Value>,
+    /// Its posterior probability.
+    pub confidence: Option<f64>,
+    /// Why (for adjudication).
+    pub reason: Option<String>,
+}
+
+/// Why an assignment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Real work.
+    Regular,
+    /// A gold item interleaved with real work.
+    Gold,
+    /// A gold item of the qualification gate.
+    Qualification,
+}
+
+impl Purpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Regular => "regular",
+            Purpose::Gold => "gold",
+            Purpose::Qualification => "qualification",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Regular, Self::Gold, Self::Qualification].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// What to lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRequest {
+    /// The project.
+    pub project_id: i64,
+    /// Who.
+    pub annotator_id: i64,
+    /// Regular work or a gold item.
+    pub purpose: Purpose,
+    /// The protocol version the annotator will label under.
+    pub protocol_version: i64,
+    /// Now.
+    pub now: Millis,
+    /// Lease length.
+    pub lease_ms: i64,
+}
+
+/// A lease or a finished assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// Internal id.
+    pub id: i64,
+    /// The item.
+    pub item_id: i64,
+    /// The annotator.
+    pub annotator_id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// Protocol version shown.
+    pub protocol_version: i64,
+    /// Why it was assigned.
+    pub purpose: Purpose,
+    /// `leased`, `submitted`, `expired`.
+    pub state: String,
+    /// When leased.
+    pub leased_at: Millis,
+    /// When the lease runs out.
+    pub expires_at: Millis,
+}
+
+/// A submitted annotation to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAnnotation {
+    /// The item.
+    pub item_id: i64,
+    /// The annotator.
+    pub annotator_id: i64,
+    /// The value (stored form, validated by the core).
+    pub value: Value,
+    /// Seconds spent, in milliseconds.
+    pub time_spent_ms: Option<i64>,
+    /// Now.
+    pub now: Millis,
+}
+
+/// A stored annotation (never updated: corrections supersede).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annotation {
+    /// Internal id.
+    pub id: i64,
+    /// The item.
+    pub item_id: i64,
+    /// The annotator.
+    pub annotator_id: i64,
+    /// The assignment it fulfilled.
+    pub assignment_id: Option<i64>,
+    /// Protocol version it was made under.
+    pub protocol_version: i64,
+    /// The value.
+    pub value: Value,
+    /// Time spent.
+    pub time_spent_ms: Option<i64>,
+    /// Submission time.
+    pub created_at: Millis,
+    /// The annotation this one corrects.
+    pub supersedes: Option<i64>,
+}
+
+/// The result of a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    /// The stored annotation.
+    pub annotation: Annotation,
+    /// The assignment's purpose (gold feedback, qualification).
+    pub purpose: Purpose,
+    /// The item's new state.
+    pub state: ItemState,
+}
+
+/// A qualification-gate phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Answering qualification gold items.
+    Qualifying,
+    /// Passed: real work allowed.
+    Qualified,
+    /// Failed the gate.
+    Failed,
+}
+
+impl Phase {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Qualifying => "qualifying",
+            Phase::Qualified => "qualified",
+            Phase::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Qualifying, Self::Qualified, Self::Failed].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// An annotator's qualification progress in a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrolment {
+    /// Phase.
+    pub phase: Phase,
+    /// Qualification gold items answered.
+    pub gold_answered: i64,
+    /// Answered correctly.
+    pub gold_correct: i64,
+}
+
+/// A consensus run to store, with its labels and skills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConsensusRun {
+    /// The project.
+    pub project_id: i64,
+    /// Method short name.
+    pub method: String,
+    /// Version of the implementation (crate version).
+    pub method_version: String,
+    /// Parameters as JSON.
+    pub parameters: Value,
+    /// Seed.
+    pub seed: i64,
+    /// Protocol version the run read.
+    pub protocol_version: i64,
+    /// The task the run inferred.
+    pub task_id: String,
+    /// Hex SHA-256 of the exact input annotation set.
+    pub input_sha256: String,
+    /// Annotations read.
+    pub n_annotations: i64,
+    /// Iterations run.
+    pub iterations: i64,
+    /// Whether it converged.
+    pub converged: bool,
+    /// Who ran it.
+    pub run_by: Option<i64>,
+    /// Now.
+    pub now: Millis,
+    /// One per item.
+    pub labels: Vec<NewConsensusLabel>,
+    /// One per annotator.
+    pub skills: Vec<NewSkill>,
+}
+
+/// One item's consensus in a run, and the workflow state it implies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConsensusLabel {
+    /// The item.
+    pub item_id: i64,
+    /// The label (stored form of the task value).
+    pub label: Value,
+    /// Posterior of the label.
+    pub confidence: f64,
+    /// Posterior over classes, as JSON `{class: p}`.
+    pub posterior: Value,
+    /// `auto`, `needs_adjudication`, `adjudicated`.
+    pub status: String,
+    /// The item's new workflow state, or `None` to leave it.
+    pub decision: Option<ItemDecision>,
+}
+
+/// One annotator's skill in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSkill {
+    /// The annotator.
+    pub annotator_id: i64,
+    /// Skill parameters as JSON.
+    pub skill: Value,
+    /// Labels in the run.
+    pub n_labels: i64,
+    /// Gold answers right.
+    pub gold_correct: i64,
+    /// Gold answers given.
+    pub gold_total: i64,
+}
+
+/// A stored consensus run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsensusRun {
+    /// Internal id.
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// Method short name.
+    pub method: String,
+    /// Implementation version.
+    pub method_version: String,
+    /// Parameters.
+    pub parameters: Value,
+    /// Seed.
+    pub seed: i64,
+    /// Protocol version read.
+    pub protocol_version: i64,
+    /// Task inferred.
+    pub task_id: String,
+    /// Hex SHA-256 of the input.
+    pub input_sha256: String,
+    /// Items labelled.
+    pub n_items: i64,
+    /// Annotations read.
+    pub n_annotations: i64,
+    /// Iterations.
+    pub iterations: i64,
+    /// Converged.
+    pub converged: bool,
+    /// Who ran it.
+    pub run_by: Option<i64>,
+    /// When.
+    pub created_at: Millis,
+}
+
+/// A stored skill row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skill {
+    /// The annotator.
+    pub annotator_id: i64,
+    /// Skill parameters.
+    pub skill: Value,
+    /// Labels in the run.
+    pub n_labels: i64,
+    /// Gold answers right.
+    pub gold_correct: i64,
+    /// Gold answers given.
+    pub gold_total: i64,
+}
+
+/// An adjudication to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAdjudication {
+    /// The item.
+    pub item_id: i64,
+    /// Who decided.
+    pub adjudicator_id: i64,
+    /// The decision (stored form).
+    pub value: Value,
+    /// Why (required).
+    pub rationale: String,
+    /// Ids of the annotations considered.
+    pub considered: Vec<i64>,
+    /// The consensus run shown, if any.
+    pub consensus_run_id: Option<i64>,
+    /// Protocol version.
+    pub protocol_version: i64,
+    /// The primary-task label the decision implies, for the item state.
+    pub label: Option<Value>,
+    /// Now.
+    pub now: Millis,
+}
+
+/// A stored adjudication.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adjudication {
+    /// Internal id.
+    pub id: i64,
+    /// The item.
+    pub item_id: i64,
+    /// Who decided.
+    pub adjudicator_id: i64,
+    /// The decision.
+    pub value: Value,
+    /// Why.
+    pub rationale: String,
+    /// Annotations considered.
+    pub considered: Vec<i64>,
+    /// Consensus run shown.
+    pub consensus_run_id: Option<i64>,
+    /// When.
+    pub created_at: Millis,
+    /// The adjudication this one corrects.
+    pub supersedes: Option<i64>,
+}
