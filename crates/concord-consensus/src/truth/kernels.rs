@@ -127,3 +127,98 @@ pub(crate) fn label_frequencies(data: &Annotations) -> Vec<f64> {
         .map(|&c| c as f64 / total)
         .collect()
 }
+
+/// Expected confusion counts: `counts[(a * K + given) * K + true] = Σ P(z_i = true)` over the
+/// items `i` annotator `a` labelled `given`. One block per annotator, filled in parallel; each
+/// block sums its annotator's labels in item order, so the result is thread-count independent.
+pub(crate) fn confusion_counts(data: &Annotations, posteriors: &[f64], counts: &mut [f64]) {
+    let k = data.n_classes();
+    let offsets = data.annotator_offsets();
+    let items = data.annotator_items();
+    let classes = data.annotator_classes();
+    counts
+        .par_chunks_mut(k * k)
+        .enumerate()
+        .for_each(|(a, block)| {
+            block.fill(0.0);
+            for obs in offsets[a]..offsets[a + 1] {
+                let row = &posteriors[items[obs] as usize * k..][..k];
+                let given = classes[obs] as usize;
+                for (c, &p) in block[given * k..(given + 1) * k].iter_mut().zip(row) {
+                    *c += p;
+                }
+            }
+        });
+}
+
+/// Working space of [`log_linear_e_step`], allocated once per fit.
+#[derive(Debug)]
+pub(crate) struct EStepBuffers {
+    /// Per-chunk partial sums: `(Σ log-normaliser, largest posterior change)`.
+    partials: Vec<(f64, f64)>,
+    /// One score row per item chunk.
+    scratch: Vec<f64>,
+}
+
+impl EStepBuffers {
+    pub(crate) fn new(n_items: usize, n_classes: usize) -> Self {
+        let n_chunks = n_items.div_ceil(ITEM_CHUNK);
+        Self {
+            partials: vec![(0.0, 0.0); n_chunks],
+            scratch: vec![0.0; n_chunks * n_classes],
+        }
+    }
+}
+
+/// The E-step of every model whose item log-posterior is a sum over the item's labels:
+/// `log P(z_i = k) = log_prior[k] + Σ_{(a, l) on i} log_theta[(a * K + l) * K + k] − log Z_i`.
+///
+/// Dawid–Skene passes `log θ`; IBCC passes the expectations `E[log θ]` and `E[log π]` under its
+/// Dirichlet posteriors. Writes the posteriors (gold items clamped to their answer when
+/// `anchor_gold`) and returns `(Σ_i log Z_i, largest change of any posterior entry)`.
+pub(crate) fn log_linear_e_step(
+    data: &Annotations,
+    log_theta: &[f64],
+    log_prior: &[f64],
+    anchor_gold: bool,
+    posteriors: &mut [f64],
+    buffers: &mut EStepBuffers,
+) -> (f64, f64) {
+    let k = data.n_classes();
+    let offsets = data.item_offsets();
+    let annotators = data.item_annotators();
+    let classes = data.item_classes();
+    posteriors
+        .par_chunks_mut(ITEM_CHUNK * k)
+        .zip(buffers.partials.par_iter_mut())
+        .zip(buffers.scratch.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(chunk, ((rows, partial), score))| {
+            let mut log_z = 0.0;
+            let mut change: f64 = 0.0;
+            for (local, row) in rows.chunks_exact_mut(k).enumerate() {
+                let item = chunk * ITEM_CHUNK + local;
+                score.copy_from_slice(log_prior);
+                for obs in offsets[item]..offsets[item + 1] {
+                    let base = (annotators[obs] as usize * k + classes[obs] as usize) * k;
+                    for (s, &lt) in score.iter_mut().zip(&log_theta[base..base + k]) {
+                        *s += lt;
+                    }
+                }
+                log_z += softmax_in_place(score);
+                if anchor_gold && let Some(class) = data.gold(item as u32) {
+                    score.fill(0.0);
+                    score[class as usize] = 1.0;
+                }
+                for (old, &new) in row.iter_mut().zip(score.iter()) {
+                    change = change.max((*old - new).abs());
+                    *old = new;
+                }
+            }
+            *partial = (log_z, change);
+        });
+    buffers
+        .partials
+        .iter()
+        .fold((0.0, 0.0), |(ll, ch), &(l, c)| (ll + l, f64::max(ch, c)))
+}
