@@ -128,6 +128,103 @@ pub(crate) fn label_frequencies(data: &Annotations) -> Vec<f64> {
         .collect()
 }
 
+/// Parallel loop over fixed chunks of `rows_per_chunk` rows of a compressed sparse row layout.
+///
+/// Chunk `c` covers rows `r0 = c * rows_per_chunk` to `r1 = min(r0 + rows_per_chunk, n_rows)`;
+/// `f(c, entries, rows, partial)` gets mutable access to its rows' entries
+/// (`entries[offsets[r0]..offsets[r1]]`), its rows' values (`row_values[r0..r1]`) and its own
+/// slot `partials[c]`. The chunks are fixed by `rows_per_chunk`, not by the thread count, so a
+/// computation that is sequential within a chunk gives the same result for any rayon pool; the
+/// slices are split by recursive halving, so no allocation is needed per call.
+///
+/// # Panics
+/// If `row_values` does not have one value per row (`offsets.len() − 1`) or `partials` one slot
+/// per chunk.
+pub(crate) fn par_csr_chunks_mut<E, R, P, F>(
+    offsets: &[usize],
+    rows_per_chunk: usize,
+    entries: &mut [E],
+    row_values: &mut [R],
+    partials: &mut [P],
+    f: &F,
+) where
+    E: Send,
+    R: Send,
+    P: Send,
+    F: Fn(usize, &mut [E], &mut [R], &mut P) + Sync,
+{
+    let n_rows = offsets.len() - 1;
+    assert_eq!(row_values.len(), n_rows, "one value per row");
+    assert_eq!(
+        partials.len(),
+        n_rows.div_ceil(rows_per_chunk),
+        "one slot per chunk"
+    );
+    if partials.is_empty() {
+        return;
+    }
+    let base = offsets[0];
+    let entries = &mut entries[..offsets[n_rows] - base];
+    split_chunks(
+        offsets,
+        rows_per_chunk,
+        0..partials.len(),
+        entries,
+        row_values,
+        partials,
+        f,
+    );
+}
+
+fn split_chunks<E, R, P, F>(
+    offsets: &[usize],
+    rows_per_chunk: usize,
+    chunks: std::ops::Range<usize>,
+    entries: &mut [E],
+    row_values: &mut [R],
+    partials: &mut [P],
+    f: &F,
+) where
+    E: Send,
+    R: Send,
+    P: Send,
+    F: Fn(usize, &mut [E], &mut [R], &mut P) + Sync,
+{
+    if chunks.len() == 1 {
+        f(chunks.start, entries, row_values, &mut partials[0]);
+        return;
+    }
+    let mid = chunks.start + chunks.len() / 2;
+    let (row_start, row_mid) = (chunks.start * rows_per_chunk, mid * rows_per_chunk);
+    let (entries_left, entries_right) = entries.split_at_mut(offsets[row_mid] - offsets[row_start]);
+    let (rows_left, rows_right) = row_values.split_at_mut(row_mid - row_start);
+    let (partials_left, partials_right) = partials.split_at_mut(mid - chunks.start);
+    rayon::join(
+        || {
+            split_chunks(
+                offsets,
+                rows_per_chunk,
+                chunks.start..mid,
+                entries_left,
+                rows_left,
+                partials_left,
+                f,
+            )
+        },
+        || {
+            split_chunks(
+                offsets,
+                rows_per_chunk,
+                mid..chunks.end,
+                entries_right,
+                rows_right,
+                partials_right,
+                f,
+            )
+        },
+    );
+}
+
 /// Expected confusion counts: `counts[(a * K + given) * K + true] = Σ P(z_i = true)` over the
 /// items `i` annotator `a` labelled `given`. One block per annotator, filled in parallel; each
 /// block sums its annotator's labels in item order, so the result is thread-count independent.

@@ -1,5 +1,6 @@
 //! The method registry: short names (as the command line spells them) to configured aggregators.
 
+use super::Kos;
 use super::fit::Aggregator;
 use super::{
     DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa, WeightedMajorityVote, ZeroBasedSkill,
@@ -25,6 +26,8 @@ pub enum Method {
     Ods,
     /// `gds`: gold-anchored [`DawidSkene`] (needs gold).
     Gds,
+    /// `kos`: [`Kos`] (binary only).
+    Kos,
 }
 
 impl Method {
@@ -37,6 +40,7 @@ impl Method {
         Method::Ds,
         Method::Ods,
         Method::Gds,
+        Method::Kos,
     ];
 
     /// The method `concord aggregate` uses when none is named: Dawid–Skene with the pooled
@@ -54,6 +58,7 @@ impl Method {
             Method::Ds => "ds",
             Method::Ods => "ods",
             Method::Gds => "gds",
+            Method::Kos => "kos",
         }
     }
 
@@ -69,6 +74,7 @@ impl Method {
             Method::Ds => "Dawid-Skene with a pooled prior on confusion matrices (default)",
             Method::Ods => "one-coin Dawid-Skene",
             Method::Gds => "gold-anchored Dawid-Skene (needs gold)",
+            Method::Kos => "Karger-Oh-Shah message passing, with sign disambiguation (binary only)",
         }
     }
 
@@ -111,6 +117,14 @@ impl Method {
                 Box::new(OneCoinDawidSkene {
                     max_iter: max_iter(d.max_iter),
                     tol: tol(d.tol),
+                })
+            }
+            Method::Kos => {
+                let d = Kos::default();
+                Box::new(Kos {
+                    max_iter: max_iter(d.max_iter),
+                    seed: params.seed,
+                    ..d
                 })
             }
         }

@@ -23,6 +23,7 @@
 mod dawid_skene;
 mod fit;
 mod kernels;
+mod kos;
 mod majority;
 mod method;
 mod wawa;
@@ -30,6 +31,7 @@ mod zbs;
 
 pub use dawid_skene::{DawidSkene, OneCoinDawidSkene, PriorCenter};
 pub use fit::{Aggregator, Fit, FitError, NoProgress, Progress, Skills};
+pub use kos::Kos;
 pub use majority::{MajorityVote, WeightedMajorityVote};
 pub use method::{Method, MethodParams, UnknownMethod};
 pub use wawa::Wawa;
