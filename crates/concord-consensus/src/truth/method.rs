@@ -1,6 +1,7 @@
 //! The method registry: short names (as the command line spells them) to configured aggregators.
 
 use super::Kos;
+use super::Mmsr;
 use super::fit::Aggregator;
 use super::{
     DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa, WeightedMajorityVote, ZeroBasedSkill,
@@ -28,6 +29,8 @@ pub enum Method {
     Gds,
     /// `kos`: [`Kos`] (binary only).
     Kos,
+    /// `mmsr`: [`Mmsr`].
+    Mmsr,
 }
 
 impl Method {
@@ -41,6 +44,7 @@ impl Method {
         Method::Ods,
         Method::Gds,
         Method::Kos,
+        Method::Mmsr,
     ];
 
     /// The method `concord aggregate` uses when none is named: Dawid–Skene with the pooled
@@ -59,6 +63,7 @@ impl Method {
             Method::Ods => "ods",
             Method::Gds => "gds",
             Method::Kos => "kos",
+            Method::Mmsr => "mmsr",
         }
     }
 
@@ -75,6 +80,9 @@ impl Method {
             Method::Ods => "one-coin Dawid-Skene",
             Method::Gds => "gold-anchored Dawid-Skene (needs gold)",
             Method::Kos => "Karger-Oh-Shah message passing, with sign disambiguation (binary only)",
+            Method::Mmsr => {
+                "matrix mean-subsequence-reduced skills, weighted vote (crowd-kit MMSR)"
+            }
         }
     }
 
@@ -125,6 +133,14 @@ impl Method {
                     max_iter: max_iter(d.max_iter),
                     seed: params.seed,
                     ..d
+                })
+            }
+            Method::Mmsr => {
+                let d = Mmsr::default();
+                Box::new(Mmsr {
+                    max_iter: max_iter(d.max_iter),
+                    tol: tol(d.tol),
+                    seed: params.seed,
                 })
             }
         }

@@ -26,6 +26,7 @@ mod kernels;
 mod kos;
 mod majority;
 mod method;
+mod mmsr;
 mod wawa;
 mod zbs;
 
@@ -34,5 +35,6 @@ pub use fit::{Aggregator, Fit, FitError, NoProgress, Progress, Skills};
 pub use kos::Kos;
 pub use majority::{MajorityVote, WeightedMajorityVote};
 pub use method::{Method, MethodParams, UnknownMethod};
+pub use mmsr::Mmsr;
 pub use wawa::Wawa;
 pub use zbs::ZeroBasedSkill;
