@@ -319,3 +319,72 @@ pub(crate) fn log_linear_e_step(
         .iter()
         .fold((0.0, 0.0), |(ll, ch), &(l, c)| (ll + l, f64::max(ch, c)))
 }
+
+/// The digamma function `ψ(x) = d/dx ln Γ(x)`, for `x > 0`.
+///
+/// # Formula
+/// The recurrence `ψ(x) = ψ(x + 1) − 1/x` lifts `x` to at least 12, then the asymptotic series
+/// `ψ(x) ≈ ln x − 1/(2x) − Σ_{n≤5} B_2n / (2n x^2n)` (Abramowitz & Stegun 6.3.18) is accurate to
+/// a few units in 1e-15 (the first omitted term is below 3e-15 at 12).
+pub(crate) fn digamma(mut x: f64) -> f64 {
+    let mut result = 0.0;
+    while x < 12.0 {
+        result -= 1.0 / x;
+        x += 1.0;
+    }
+    let inv = 1.0 / x;
+    let inv2 = inv * inv;
+    let series = inv2
+        * (1.0 / 12.0
+            - inv2
+                * (1.0 / 120.0
+                    - inv2 * (1.0 / 252.0 - inv2 * (1.0 / 240.0 - inv2 * (1.0 / 132.0)))));
+    result + x.ln() - 0.5 * inv - series
+}
+
+/// The log-gamma function `ln Γ(x)`, for `x > 0`.
+///
+/// # Formula
+/// `ln Γ(x) = ln Γ(x + n) − ln(x (x + 1) ⋯ (x + n − 1))` lifts `x` to at least 15, then
+/// Stirling's series `(x − ½) ln x − x + ½ ln 2π + 1/(12x) − 1/(360x³) + 1/(1260x⁵) − 1/(1680x⁷)`
+/// (Abramowitz & Stegun 6.1.41) is accurate to about 1e-14 absolute (the first omitted term,
+/// `1/(1188 x⁹)`, is below 3e-14 at 15).
+pub(crate) fn ln_gamma(mut x: f64) -> f64 {
+    let mut shift = 1.0;
+    while x < 15.0 {
+        shift *= x;
+        x += 1.0;
+    }
+    let inv = 1.0 / x;
+    let inv2 = inv * inv;
+    let series =
+        inv * (1.0 / 12.0 - inv2 * (1.0 / 360.0 - inv2 * (1.0 / 1260.0 - inv2 * (1.0 / 1680.0))));
+    const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+    (x - 0.5) * x.ln() - x + HALF_LN_2PI + series - shift.ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_functions_match_known_values() {
+        // ψ(1) = −γ, ψ(½) = −γ − 2 ln 2, ln Γ(½) = ln √π, ln Γ(10) = ln 9!.
+        let euler_gamma = 0.577_215_664_901_532_9;
+        let cases = [
+            (digamma(1.0), -euler_gamma),
+            (digamma(0.5), -euler_gamma - 2.0 * std::f64::consts::LN_2),
+            (digamma(100.0), 4.600_161_852_738_088),
+            (ln_gamma(0.5), 0.5 * std::f64::consts::PI.ln()),
+            (ln_gamma(1.0), 0.0),
+            (ln_gamma(10.0), 362_880f64.ln()),
+            (ln_gamma(1000.5), 5_908.674_175_848_678),
+        ];
+        for (got, want) in cases {
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+    }
+}

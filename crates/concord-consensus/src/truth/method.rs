@@ -1,5 +1,6 @@
 //! The method registry: short names (as the command line spells them) to configured aggregators.
 
+use super::Ibcc;
 use super::Kos;
 use super::Mmsr;
 use super::fit::Aggregator;
@@ -31,6 +32,8 @@ pub enum Method {
     Kos,
     /// `mmsr`: [`Mmsr`].
     Mmsr,
+    /// `ibcc`: [`Ibcc`].
+    Ibcc,
 }
 
 impl Method {
@@ -45,6 +48,7 @@ impl Method {
         Method::Gds,
         Method::Kos,
         Method::Mmsr,
+        Method::Ibcc,
     ];
 
     /// The method `concord aggregate` uses when none is named: Dawid–Skene with the pooled
@@ -64,6 +68,7 @@ impl Method {
             Method::Gds => "gds",
             Method::Kos => "kos",
             Method::Mmsr => "mmsr",
+            Method::Ibcc => "ibcc",
         }
     }
 
@@ -83,6 +88,7 @@ impl Method {
             Method::Mmsr => {
                 "matrix mean-subsequence-reduced skills, weighted vote (crowd-kit MMSR)"
             }
+            Method::Ibcc => "independent Bayesian classifier combination (variational Bayes)",
         }
     }
 
@@ -141,6 +147,14 @@ impl Method {
                     max_iter: max_iter(d.max_iter),
                     tol: tol(d.tol),
                     seed: params.seed,
+                })
+            }
+            Method::Ibcc => {
+                let d = Ibcc::default();
+                Box::new(Ibcc {
+                    max_iter: max_iter(d.max_iter),
+                    tol: tol(d.tol),
+                    ..d
                 })
             }
         }

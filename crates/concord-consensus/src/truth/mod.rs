@@ -22,6 +22,7 @@
 
 mod dawid_skene;
 mod fit;
+mod ibcc;
 mod kernels;
 mod kos;
 mod majority;
@@ -32,6 +33,7 @@ mod zbs;
 
 pub use dawid_skene::{DawidSkene, OneCoinDawidSkene, PriorCenter};
 pub use fit::{Aggregator, Fit, FitError, NoProgress, Progress, Skills};
+pub use ibcc::Ibcc;
 pub use kos::Kos;
 pub use majority::{MajorityVote, WeightedMajorityVote};
 pub use method::{Method, MethodParams, UnknownMethod};
