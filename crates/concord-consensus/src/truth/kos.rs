@@ -211,15 +211,6 @@ fn run(
     let annotator_items = data.annotator_items();
     let annotator_classes = data.annotator_classes();
 
-    // For each label in the annotator layout, its position in the item layout (the annotator
-    // layout is a stable sort of the item layout by annotator).
-    let mut ann_to_obs = vec![0u32; n_labels];
-    let mut cursor = annotator_offsets[..data.n_annotators()].to_vec();
-    for (obs, &a) in item_annotators.iter().enumerate() {
-        ann_to_obs[cursor[a as usize]] = obs as u32;
-        cursor[a as usize] += 1;
-    }
-
     // Annotator messages `y_{j→i}`, one per label, in the item layout.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut y = vec![0.0; n_labels];
@@ -242,6 +233,13 @@ fn run(
             }
         })
         .collect();
+    // `Σ_i y_{j→i}` per annotator. After an update it is `c_j (d_j − 1) T_j` (each of the `d_j`
+    // messages is `c_j (T_j − A_ij x_{i→j})`, and the `A_ij x_{i→j}` sum to `T_j`), so the
+    // annotator pass needs no gather of the messages themselves.
+    let mut message_sums = vec![0.0; data.n_annotators()];
+    for (&a, &message) in item_annotators.iter().zip(&y) {
+        message_sums[a as usize] += message;
+    }
     let mut items = vec![ItemState::default(); n_items];
     let mut worker_sums = vec![0.0; data.n_annotators()];
     let mut stats = vec![ChunkStats::default(); n_items.div_ceil(ITEM_CHUNK)];
@@ -252,20 +250,19 @@ fn run(
     let mut iterations = 0;
     let mut converged = false;
     while iterations < max_iter && !totals.overflow {
-        // Annotator sums `Σ_i A_ij x_{i→j}` with `x_{i→j} = s_i − A_ij y_{j→i}`.
+        // Annotator sums `T_j = Σ_i A_ij x_{i→j} = Σ_i A_ij s_i − Σ_i y_{j→i}`, since
+        // `x_{i→j} = s_i − A_ij y_{j→i}` and `A_ij² = 1`.
         {
             let items = &items;
-            let y = &y;
-            let ann_to_obs = &ann_to_obs;
+            let message_sums = &message_sums;
             worker_sums.par_iter_mut().enumerate().for_each(|(a, sum)| {
-                let mut total = 0.0;
-                for pos in annotator_offsets[a]..annotator_offsets[a + 1] {
-                    let item = annotator_items[pos] as usize;
-                    let obs = ann_to_obs[pos] as usize;
-                    let class = code(annotator_classes[pos]);
-                    total += class * (items[item].score - class * y[obs]);
-                }
-                *sum = total;
+                let range = annotator_offsets[a]..annotator_offsets[a + 1];
+                let votes: f64 = annotator_items[range.clone()]
+                    .iter()
+                    .zip(&annotator_classes[range])
+                    .map(|(&item, &class)| code(class) * items[item as usize].score)
+                    .sum();
+                *sum = votes - message_sums[a];
             });
         }
         if worker_sums.par_iter().copied().any(overflows) {
@@ -279,6 +276,10 @@ fn run(
             &mut stats,
             Some((&worker_sums, &scale)),
         );
+        for (a, (total, sum)) in message_sums.iter_mut().zip(&worker_sums).enumerate() {
+            let others = (annotator_offsets[a + 1] - annotator_offsets[a] - 1) as f64;
+            *total = scale[a] * others * sum;
+        }
         iterations += 1;
         converged = totals.flips == 0;
         trace.push(totals.agree.max(totals.disagree) as f64 / n_labels as f64);
@@ -312,19 +313,22 @@ fn run(
             }
         });
 
-    // Reliability: agreement with the item messages, `Σ_i A_ij x_{i→j} / Σ_i |x_{i→j}|`.
+    // Reliability: agreement with the item messages, `Σ_i A_ij x_{i→j} / Σ_i |x_{i→j}|`, summed
+    // in item order.
+    let mut agreement = vec![0.0; data.n_annotators()];
     let mut reliability = vec![0.0; data.n_annotators()];
-    reliability.par_iter_mut().enumerate().for_each(|(a, r)| {
-        let (mut agree, mut all) = (0.0, 0.0);
-        for pos in annotator_offsets[a]..annotator_offsets[a + 1] {
-            let obs = ann_to_obs[pos] as usize;
-            let class = code(annotator_classes[pos]);
-            let x = orientation * (items[annotator_items[pos] as usize].score - class * y[obs]);
-            agree += class * x;
-            all += x.abs();
+    for item in 0..n_items {
+        for obs in item_offsets[item]..item_offsets[item + 1] {
+            let a = item_annotators[obs] as usize;
+            let class = code(item_classes[obs]);
+            let x = orientation * (items[item].score - class * y[obs]);
+            agreement[a] += class * x;
+            reliability[a] += x.abs();
         }
-        *r = if all > 0.0 { agree / all } else { 0.0 };
-    });
+    }
+    for (r, &agree) in reliability.iter_mut().zip(&agreement) {
+        *r = if *r > 0.0 { agree / *r } else { 0.0 };
+    }
 
     let (labels, ties) = decide(&posteriors, 2);
     Fit {
