@@ -182,7 +182,8 @@ fn run(data: &Annotations, params: &Ibcc, progress: &dyn Progress) -> Fit {
         prior_row_log_norm,
     };
     vote_shares(data, None, &mut vb.posteriors);
-    let mut trace = Vec::new();
+    // Room for every iteration up front, so the loop does not allocate.
+    let mut trace = Vec::with_capacity(params.max_iter.min(1 << 20) as usize);
     let mut converged = false;
     let mut iterations = 0;
     let mut elbo = f64::NAN;

@@ -187,7 +187,8 @@ fn run(data: &Annotations, params: &Mmsr, progress: &dyn Progress) -> Fit {
     let mut ratios = vec![0.0; x.len()];
     let mut chunk_slots = vec![(); n_annotators.div_ceil(ANNOTATOR_CHUNK)];
 
-    let mut trace = Vec::new();
+    // Room for every iteration up front, so the loop does not allocate.
+    let mut trace = Vec::with_capacity(params.max_iter.min(1 << 20) as usize);
     let mut converged = false;
     let mut iterations = 0;
     while iterations < params.max_iter {
