@@ -85,7 +85,8 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> StoreResult<ProtocolVersion>;
     /// One protocol version; `None` for the latest.
-    async fn protocol(&self, project_id: i64, version: Option<i64>) -> StoreResult<ProtocolVersion>;
+    async fn protocol(&self, project_id: i64, version: Option<i64>)
+    -> StoreResult<ProtocolVersion>;
 
     // Items.
 
@@ -125,7 +126,11 @@ pub trait Store: Send + Sync {
     async fn lease(&self, request: LeaseRequest) -> StoreResult<Option<Assignment>>;
     /// How many assignments of each purpose the annotator has had in the project:
     /// `(regular, gold, qualification)`.
-    async fn assignment_counts(&self, project_id: i64, annotator_id: i64) -> StoreResult<(i64, i64, i64)>;
+    async fn assignment_counts(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+    ) -> StoreResult<(i64, i64, i64)>;
     /// Stores an annotation for the annotator's active lease on the item, closes the lease,
     /// applies `decide` to the item's current annotations and, if given, writes the
     /// annotator's new enrolment; all in one transaction. [`StoreError::Conflict`] when the
@@ -141,7 +146,8 @@ pub trait Store: Send + Sync {
     /// The current annotations of one item.
     async fn item_annotations(&self, item_id: i64) -> StoreResult<Vec<Annotation>>;
     /// The annotator's qualification progress in the project.
-    async fn enrolment(&self, project_id: i64, annotator_id: i64) -> StoreResult<Option<Enrolment>>;
+    async fn enrolment(&self, project_id: i64, annotator_id: i64)
+    -> StoreResult<Option<Enrolment>>;
 
     // Consensus.
 

@@ -22,8 +22,13 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] =
-        [Role::Admin, Role::Manager, Role::Annotator, Role::Adjudicator, Role::Auditor];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Manager,
+        Role::Annotator,
+        Role::Adjudicator,
+        Role::Auditor,
+    ];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -213,9 +218,15 @@ impl ItemPhase {
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Open, Self::Complete, Self::Adjudication, Self::Adjudicated, Self::Gold]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+        [
+            Self::Open,
+            Self::Complete,
+            Self::Adjudication,
+            Self::Adjudicated,
+            Self::Gold,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 
@@ -282,7 +293,9 @@ impl Purpose {
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Regular, Self::Gold, Self::Qualification].into_iter().find(|p| p.as_str() == s)
+        [Self::Regular, Self::Gold, Self::Qualification]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 }
 
@@ -398,7 +411,9 @@ impl Phase {
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Qualifying, Self::Qualified, Self::Failed].into_iter().find(|p| p.as_str() == s)
+        [Self::Qualifying, Self::Qualified, Self::Failed]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 }
 

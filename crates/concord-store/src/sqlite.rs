@@ -5,7 +5,9 @@ use crate::model::*;
 use crate::{Decide, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
@@ -35,7 +37,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         MIGRATIONS.run(&pool).await?;
         Ok(Self { pool })
     }
@@ -80,7 +85,10 @@ fn user_from(row: &SqliteRow) -> StoreResult<User> {
         email: row.try_get("email")?,
         roles,
         password_hash: row.try_get("password_hash")?,
-        qualifications: parse_json(&row.try_get::<String, _>("qualifications")?, "qualifications")?,
+        qualifications: parse_json(
+            &row.try_get::<String, _>("qualifications")?,
+            "qualifications",
+        )?,
         cost: row.try_get("cost")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: row.try_get("created_at")?,
@@ -133,7 +141,9 @@ fn state_from(row: &SqliteRow) -> StoreResult<ItemState> {
         n_leased: row.try_get("n_leased")?,
         phase: ItemPhase::parse(&phase)
             .ok_or_else(|| StoreError::Integrity(format!("unknown item state `{phase}`")))?,
-        label: label.map(|l| parse_json(&l, "consensus label")).transpose()?,
+        label: label
+            .map(|l| parse_json(&l, "consensus label"))
+            .transpose()?,
         confidence: row.try_get("confidence")?,
         reason: row.try_get("reason")?,
     })
@@ -234,7 +244,11 @@ async fn apply_decision(
     Ok(())
 }
 
-async fn expire(tx: &mut Transaction<'static, sqlx::Sqlite>, project_id: i64, now: Millis) -> StoreResult<()> {
+async fn expire(
+    tx: &mut Transaction<'static, sqlx::Sqlite>,
+    project_id: i64,
+    now: Millis,
+) -> StoreResult<()> {
     // Release the lease counts first, then mark the assignments expired.
     sqlx::query(
         "UPDATE item_state SET n_leased = n_leased - (SELECT COUNT(*) FROM assignments a \
@@ -306,7 +320,9 @@ impl Store for SqliteStore {
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(user_from).collect()
     }
 
@@ -351,7 +367,9 @@ impl Store for SqliteStore {
     }
 
     async fn projects(&self) -> StoreResult<Vec<Project>> {
-        let rows = sqlx::query("SELECT * FROM projects ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM projects ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(project_from).collect()
     }
 
@@ -367,20 +385,27 @@ impl Store for SqliteStore {
                 .bind(project_id)
                 .fetch_one(&mut *tx)
                 .await?;
-        let version = latest.ok_or_else(|| StoreError::NotFound(format!("project #{project_id}")))? + 1;
+        let version =
+            latest.ok_or_else(|| StoreError::NotFound(format!("project #{project_id}")))? + 1;
         insert_protocol(&mut tx, project_id, version, &protocol, now).await?;
         tx.commit().await?;
         self.protocol(project_id, Some(version)).await
     }
 
-    async fn protocol(&self, project_id: i64, version: Option<i64>) -> StoreResult<ProtocolVersion> {
+    async fn protocol(
+        &self,
+        project_id: i64,
+        version: Option<i64>,
+    ) -> StoreResult<ProtocolVersion> {
         let row = match version {
-            Some(v) => sqlx::query("SELECT * FROM protocols WHERE project_id = $1 AND version = $2")
-                .bind(project_id)
-                .bind(v)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(not_found(format!("protocol version {v}")))?,
+            Some(v) => {
+                sqlx::query("SELECT * FROM protocols WHERE project_id = $1 AND version = $2")
+                    .bind(project_id)
+                    .bind(v)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(not_found(format!("protocol version {v}")))?
+            }
             None => sqlx::query(
                 "SELECT * FROM protocols WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
             )
@@ -567,7 +592,11 @@ impl Store for SqliteStore {
         Ok(Some(assignment_from(&row)?))
     }
 
-    async fn assignment_counts(&self, project_id: i64, annotator_id: i64) -> StoreResult<(i64, i64, i64)> {
+    async fn assignment_counts(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+    ) -> StoreResult<(i64, i64, i64)> {
         let rows = sqlx::query(
             "SELECT purpose, COUNT(*) AS n FROM assignments WHERE project_id = $1 AND annotator_id = $2 \
              AND state <> 'expired' GROUP BY purpose",
@@ -584,7 +613,11 @@ impl Store for SqliteStore {
                 Some(Purpose::Regular) => counts.0 = n,
                 Some(Purpose::Gold) => counts.1 = n,
                 Some(Purpose::Qualification) => counts.2 = n,
-                None => return Err(StoreError::Integrity(format!("unknown purpose `{purpose}`"))),
+                None => {
+                    return Err(StoreError::Integrity(format!(
+                        "unknown purpose `{purpose}`"
+                    )));
+                }
             }
         }
         Ok(counts)
@@ -648,7 +681,10 @@ impl Store for SqliteStore {
         .bind(annotation.item_id)
         .fetch_all(&mut *tx)
         .await?;
-        let current = rows.iter().map(annotation_from).collect::<StoreResult<Vec<_>>>()?;
+        let current = rows
+            .iter()
+            .map(annotation_from)
+            .collect::<StoreResult<Vec<_>>>()?;
         let is_gold: i64 = sqlx::query_scalar("SELECT is_gold FROM item_state WHERE item_id = $1")
             .bind(annotation.item_id)
             .fetch_one(&mut *tx)
@@ -681,7 +717,11 @@ impl Store for SqliteStore {
         .await?;
         let state = state_from(&state)?;
         tx.commit().await?;
-        Ok(Submitted { annotation: stored, purpose: lease.purpose, state })
+        Ok(Submitted {
+            annotation: stored,
+            purpose: lease.purpose,
+            state,
+        })
     }
 
     async fn annotations(&self, project_id: i64) -> StoreResult<Vec<Annotation>> {
@@ -704,12 +744,17 @@ impl Store for SqliteStore {
         rows.iter().map(annotation_from).collect()
     }
 
-    async fn enrolment(&self, project_id: i64, annotator_id: i64) -> StoreResult<Option<Enrolment>> {
-        let row = sqlx::query("SELECT * FROM enrolments WHERE project_id = $1 AND annotator_id = $2")
-            .bind(project_id)
-            .bind(annotator_id)
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn enrolment(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+    ) -> StoreResult<Option<Enrolment>> {
+        let row =
+            sqlx::query("SELECT * FROM enrolments WHERE project_id = $1 AND annotator_id = $2")
+                .bind(project_id)
+                .bind(annotator_id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| -> StoreResult<Enrolment> {
             let phase: String = row.try_get("phase")?;
             Ok(Enrolment {
@@ -786,18 +831,21 @@ impl Store for SqliteStore {
     }
 
     async fn latest_run(&self, project_id: i64) -> StoreResult<Option<ConsensusRun>> {
-        let row = sqlx::query("SELECT * FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1")
-            .bind(project_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT * FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(project_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(run_from).transpose()
     }
 
     async fn run_skills(&self, run_id: i64) -> StoreResult<Vec<Skill>> {
-        let rows = sqlx::query("SELECT * FROM annotator_skills WHERE run_id = $1 ORDER BY annotator_id")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM annotator_skills WHERE run_id = $1 ORDER BY annotator_id")
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|row| {
                 Ok(Skill {
@@ -904,7 +952,10 @@ async fn insert_protocol(
 ) -> StoreResult<()> {
     use sha2::{Digest, Sha256};
     let text = json_text(&protocol.schema);
-    let hash: String = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let hash: String = Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     sqlx::query(
         "INSERT INTO protocols (project_id, version, schema, schema_sha256, note, created_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -3,7 +3,7 @@
 
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
 use super::kernels::{
-    ConfusionCounts, ITEM_CHUNK, clamp_gold, column_means, decide, softmax_in_place, vote_shares,
+    ConfusionCounts, EStepBuffers, clamp_gold, column_means, decide, log_linear_e_step, vote_shares,
 };
 use crate::data::Annotations;
 use rayon::prelude::*;
@@ -255,10 +255,8 @@ struct Em<'a> {
     log_theta: Vec<f64>,
     log_prior: Vec<f64>,
     prior: Vec<f64>,
-    /// Per-chunk partial sums of the E-step: `(log-likelihood, largest posterior change)`.
-    partials: Vec<(f64, f64)>,
-    /// One score row per item chunk, the E-step's working space.
-    scratch: Vec<f64>,
+    /// The E-step's working space.
+    e_step: EStepBuffers,
     /// Per-annotator partial sums of the M-step's log-prior.
     annotator_partials: Vec<f64>,
     /// Pooled confusion of all annotators, `[given][true]`.
@@ -280,7 +278,6 @@ fn run_em(
 ) -> Fit {
     let k = data.n_classes();
     let a = data.n_annotators();
-    let n_chunks = data.n_items().div_ceil(ITEM_CHUNK);
     let mut em = Em {
         data,
         k,
@@ -289,8 +286,7 @@ fn run_em(
         log_theta: vec![0.0; a * k * k],
         log_prior: vec![0.0; k],
         prior: vec![0.0; k],
-        partials: vec![(0.0, 0.0); n_chunks],
-        scratch: vec![0.0; n_chunks * k],
+        e_step: EStepBuffers::new(data.n_items(), k),
         annotator_partials: vec![0.0; a],
         pooled: vec![0.0; k * k],
         log_param_prior: 0.0,
@@ -480,45 +476,14 @@ impl Em<'_> {
 
     /// Recomputes the posteriors; returns `(log-likelihood, largest posterior change)`.
     fn e_step(&mut self, anchor_gold: bool) -> (f64, f64) {
-        let k = self.k;
-        let data = self.data;
-        let offsets = data.item_offsets();
-        let annotators = data.item_annotators();
-        let classes = data.item_classes();
-        let log_theta = &self.log_theta;
-        let log_prior = &self.log_prior;
-        self.posteriors
-            .par_chunks_mut(ITEM_CHUNK * k)
-            .zip(self.partials.par_iter_mut())
-            .zip(self.scratch.par_chunks_mut(k))
-            .enumerate()
-            .for_each(|(chunk, ((rows, partial), score))| {
-                let mut ll = 0.0;
-                let mut change: f64 = 0.0;
-                for (local, row) in rows.chunks_exact_mut(k).enumerate() {
-                    let item = chunk * ITEM_CHUNK + local;
-                    score.copy_from_slice(log_prior);
-                    for obs in offsets[item]..offsets[item + 1] {
-                        let base = (annotators[obs] as usize * k + classes[obs] as usize) * k;
-                        for (s, &lt) in score.iter_mut().zip(&log_theta[base..base + k]) {
-                            *s += lt;
-                        }
-                    }
-                    ll += softmax_in_place(score);
-                    if anchor_gold && let Some(class) = data.gold(item as u32) {
-                        score.fill(0.0);
-                        score[class as usize] = 1.0;
-                    }
-                    for (old, &new) in row.iter_mut().zip(score.iter()) {
-                        change = change.max((*old - new).abs());
-                        *old = new;
-                    }
-                }
-                *partial = (ll, change);
-            });
-        self.partials
-            .iter()
-            .fold((0.0, 0.0), |(ll, ch), &(l, c)| (ll + l, f64::max(ch, c)))
+        log_linear_e_step(
+            self.data,
+            &self.log_theta,
+            &self.log_prior,
+            anchor_gold,
+            &mut self.posteriors,
+            &mut self.e_step,
+        )
     }
 
     /// Confusion matrices as `[a][true][given]` probabilities.

@@ -1,5 +1,8 @@
 //! The method registry: short names (as the command line spells them) to configured aggregators.
 
+use super::Ibcc;
+use super::Kos;
+use super::Mmsr;
 use super::fit::Aggregator;
 use super::{
     DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa, WeightedMajorityVote, ZeroBasedSkill,
@@ -25,6 +28,12 @@ pub enum Method {
     Ods,
     /// `gds`: gold-anchored [`DawidSkene`] (needs gold).
     Gds,
+    /// `kos`: [`Kos`] (binary only).
+    Kos,
+    /// `mmsr`: [`Mmsr`].
+    Mmsr,
+    /// `ibcc`: [`Ibcc`].
+    Ibcc,
 }
 
 impl Method {
@@ -37,6 +46,9 @@ impl Method {
         Method::Ds,
         Method::Ods,
         Method::Gds,
+        Method::Kos,
+        Method::Mmsr,
+        Method::Ibcc,
     ];
 
     /// The method `concord aggregate` uses when none is named: Dawid–Skene with the pooled
@@ -54,6 +66,9 @@ impl Method {
             Method::Ds => "ds",
             Method::Ods => "ods",
             Method::Gds => "gds",
+            Method::Kos => "kos",
+            Method::Mmsr => "mmsr",
+            Method::Ibcc => "ibcc",
         }
     }
 
@@ -69,6 +84,11 @@ impl Method {
             Method::Ds => "Dawid-Skene with a pooled prior on confusion matrices (default)",
             Method::Ods => "one-coin Dawid-Skene",
             Method::Gds => "gold-anchored Dawid-Skene (needs gold)",
+            Method::Kos => "Karger-Oh-Shah message passing, with sign disambiguation (binary only)",
+            Method::Mmsr => {
+                "matrix mean-subsequence-reduced skills, weighted vote (crowd-kit MMSR)"
+            }
+            Method::Ibcc => "independent Bayesian classifier combination (variational Bayes)",
         }
     }
 
@@ -111,6 +131,30 @@ impl Method {
                 Box::new(OneCoinDawidSkene {
                     max_iter: max_iter(d.max_iter),
                     tol: tol(d.tol),
+                })
+            }
+            Method::Kos => {
+                let d = Kos::default();
+                Box::new(Kos {
+                    max_iter: max_iter(d.max_iter),
+                    seed: params.seed,
+                    ..d
+                })
+            }
+            Method::Mmsr => {
+                let d = Mmsr::default();
+                Box::new(Mmsr {
+                    max_iter: max_iter(d.max_iter),
+                    tol: tol(d.tol),
+                    seed: params.seed,
+                })
+            }
+            Method::Ibcc => {
+                let d = Ibcc::default();
+                Box::new(Ibcc {
+                    max_iter: max_iter(d.max_iter),
+                    tol: tol(d.tol),
+                    ..d
                 })
             }
         }

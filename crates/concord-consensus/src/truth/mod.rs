@@ -22,17 +22,23 @@
 
 mod dawid_skene;
 mod fit;
+mod ibcc;
 mod kernels;
+mod kos;
 mod majority;
 mod method;
+mod mmsr;
 mod multilabel;
 mod wawa;
 mod zbs;
 
 pub use dawid_skene::{DawidSkene, OneCoinDawidSkene, PriorCenter};
 pub use fit::{Aggregator, Fit, FitError, NoProgress, Progress, Skills};
+pub use ibcc::Ibcc;
+pub use kos::Kos;
 pub use majority::{MajorityVote, WeightedMajorityVote};
 pub use method::{Method, MethodParams, UnknownMethod};
+pub use mmsr::Mmsr;
 pub use multilabel::{
     ABSENT, MultiLabel, MultiLabelAnnotations, MultiLabelBuilder, MultiLabelFit, PRESENT,
 };
