@@ -209,6 +209,33 @@ impl ConfusionCounts {
     }
 }
 
+/// Stable 64-bit FNV-1a hash of a name (the same on every platform and Rust version).
+pub(crate) fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The SplitMix64 finaliser (Steele, Lea & Flood 2014, doi:10.1145/2714064.2660195): a
+/// bijective mix whose outputs pass BigCrush for sequential inputs.
+fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A uniform number in `[0, 1)` determined by `seed` and two keys (typically [`name_hash`]es of
+/// an item and an annotator).
+///
+/// Why keyed rather than drawn from one stream: a random start drawn in index order changes when
+/// the input rows are reordered (indices follow first appearance), and the result must not. Keyed
+/// by names, every item and annotator gets the same start whatever the row order.
+pub(crate) fn keyed_uniform(seed: u64, a: u64, b: u64) -> f64 {
+    let x = mix64(seed ^ mix64(a ^ mix64(b)));
+    (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// Parallel loop over fixed chunks of `rows_per_chunk` rows of a compressed sparse row layout.
 ///
 /// Chunk `c` covers rows `r0 = c * rows_per_chunk` to `r1 = min(r0 + rows_per_chunk, n_rows)`;

@@ -1,10 +1,10 @@
 //! KOS: Karger, Oh & Shah's iterative message passing for binary labels.
 
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
-use super::kernels::{ITEM_CHUNK, decide, label_frequencies, par_csr_chunks_mut};
+use super::kernels::{
+    ITEM_CHUNK, decide, keyed_uniform, label_frequencies, name_hash, par_csr_chunks_mut,
+};
 use crate::data::Annotations;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 /// Messages larger than this stop the iteration, as in crowd-kit (`10^300`): the messages grow
@@ -218,14 +218,17 @@ fn run(
     let annotator_items = data.annotator_items();
     let annotator_classes = data.annotator_classes();
 
-    // Annotator messages `y_{j→i}`, one per label, in the item layout.
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Annotator messages `y_{j→i}`, one per label, in the item layout, keyed by the item's and
+    // the annotator's names so that the start does not depend on the order of the input rows.
+    let annotator_keys: Vec<u64> = data.annotators().iter().map(|n| name_hash(n)).collect();
     let mut y = vec![0.0; n_labels];
-    for pair in y.chunks_mut(2) {
-        let (z0, z1) = standard_normal_pair(&mut rng);
-        pair[0] = 1.0 + z0;
-        if let Some(second) = pair.get_mut(1) {
-            *second = 1.0 + z1;
+    for item in 0..n_items {
+        let item_key = name_hash(&data.items()[item]);
+        for obs in item_offsets[item]..item_offsets[item + 1] {
+            let key = annotator_keys[item_annotators[obs] as usize];
+            let u1 = 1.0 - keyed_uniform(seed, item_key, key);
+            let u2 = keyed_uniform(seed ^ 0x5bd1_e995, item_key, key);
+            y[obs] = 1.0 + standard_normal(u1, u2);
         }
     }
 
@@ -426,14 +429,10 @@ fn item_pass(
         })
 }
 
-/// Two independent standard normal draws (Box–Muller), so no distribution crate is needed.
-fn standard_normal_pair(rng: &mut ChaCha8Rng) -> (f64, f64) {
-    // `1 − U` lies in (0, 1], so the logarithm is finite.
-    let u1 = 1.0 - rng.random::<f64>();
-    let u2 = rng.random::<f64>();
-    let radius = (-2.0 * u1.ln()).sqrt();
-    let angle = std::f64::consts::TAU * u2;
-    (radius * angle.cos(), radius * angle.sin())
+/// A standard normal draw from two uniforms, `u1` in (0, 1] and `u2` in [0, 1) (Box–Muller),
+/// so no distribution crate is needed.
+fn standard_normal(u1: f64, u2: f64) -> f64 {
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[cfg(test)]

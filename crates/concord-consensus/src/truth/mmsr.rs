@@ -2,10 +2,11 @@
 
 use super::dawid_skene::check_common;
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
-use super::kernels::{ITEM_CHUNK, decide, label_frequencies, par_csr_chunks_mut, softmax_in_place};
+use super::kernels::{
+    ITEM_CHUNK, decide, keyed_uniform, label_frequencies, name_hash, par_csr_chunks_mut,
+    softmax_in_place,
+};
 use crate::data::Annotations;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 /// Annotators per parallel chunk of the MSR updates (fixed, so results do not depend on the
@@ -179,8 +180,12 @@ fn run(data: &Annotations, params: &Mmsr, progress: &dyn Progress) -> Fit {
     let trim = (min_degree / 2).saturating_sub(1);
 
     // Start: `u = v`, uniform on (0, 1), as crowd-kit draws both from the same seed.
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let mut u: Vec<f64> = (0..n_annotators).map(|_| rng.random::<f64>()).collect();
+    // Keyed by annotator name, so the start does not depend on the order of the input rows.
+    let mut u: Vec<f64> = data
+        .annotators()
+        .iter()
+        .map(|name| keyed_uniform(params.seed, name_hash(name), 0))
+        .collect();
     let mut v = u.clone();
     let mut u_next = vec![0.0; n_annotators];
     let mut v_next = vec![0.0; n_annotators];
@@ -254,7 +259,11 @@ fn run(data: &Annotations, params: &Mmsr, progress: &dyn Progress) -> Fit {
     let labels_per_annotator: Vec<usize> = (0..n_annotators)
         .map(|a| data.annotator_offsets()[a + 1] - data.annotator_offsets()[a])
         .collect();
-    let signs = skill_signs(&pairs, &magnitude, &labels_per_annotator);
+    // Sweep in an order fixed by the annotators' names, not their input order, so a symmetric
+    // case (two annotators who always disagree) resolves the same way for any row order.
+    let mut sweep_order: Vec<usize> = (0..n_annotators).collect();
+    sweep_order.sort_by_key(|&a| (name_hash(&data.annotators()[a]), a));
+    let signs = skill_signs(&pairs, &magnitude, &labels_per_annotator, &sweep_order);
     // `min` then `max`, as crowd-kit: with very few items the bounds cross and the lower one
     // wins.
     let skill: Vec<f64> = (0..n_annotators)
@@ -475,14 +484,19 @@ fn rank_one_change(u: &[f64], v: &[f64], u_old: &[f64], v_old: &[f64]) -> f64 {
 /// the signs are negated if annotators with negative skill gave more labels than those with
 /// positive skill (the annotators must be better than chance on the whole, the assumption every
 /// method here rests on).
-fn skill_signs(pairs: &Pairs, magnitude: &[f64], labels_per_annotator: &[usize]) -> Vec<f64> {
+fn skill_signs(
+    pairs: &Pairs,
+    magnitude: &[f64],
+    labels_per_annotator: &[usize],
+    sweep_order: &[usize],
+) -> Vec<f64> {
     let n_annotators = magnitude.len();
     let mut signs: Vec<f64> = (0..n_annotators)
         .map(|a| f64::from(u8::from(pairs.offsets[a + 1] > pairs.offsets[a])))
         .collect();
     for _ in 0..SIGN_MAX_SWEEPS {
         let mut changed = false;
-        for a in 0..n_annotators {
+        for &a in sweep_order {
             let evidence: f64 = (pairs.offsets[a]..pairs.offsets[a + 1])
                 .map(|pos| {
                     let b = pairs.neighbour[pos] as usize;
