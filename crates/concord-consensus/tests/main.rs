@@ -11,5 +11,6 @@ mod anaesthesia;
 mod boundary;
 mod datasets;
 mod fusion_conformance;
+mod fusion_properties;
 mod properties;
 mod util;
