@@ -27,13 +27,11 @@ fn s(reader: usize, start: u64, end: u64, label: u32) -> ReaderSpan {
     }
 }
 
+/// A fused box as (x, y, w, h, label, support, missing readers).
+type WantBox<'a> = (f64, f64, f64, f64, u32, usize, &'a [usize]);
+
 /// One place that calls box fusion: fused boxes as (x, y, w, h, label, support, missing).
-fn check_boxes(
-    fusion: &BoxFusion,
-    n_readers: usize,
-    boxes: &[ReaderBox],
-    want: &[(f64, f64, f64, f64, u32, usize, &[usize])],
-) {
+fn check_boxes(fusion: &BoxFusion, n_readers: usize, boxes: &[ReaderBox], want: &[WantBox<'_>]) {
     let got = fusion.fuse(n_readers, boxes).unwrap();
     let got: Vec<_> = got
         .iter()
