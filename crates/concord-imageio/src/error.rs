@@ -7,7 +7,8 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum ImageError {
     /// The file could not be opened, read or written.
-    #[error("{path}: {action}: {source}")]
+    // The system's reason follows as the error's source (`{:#}` prints the chain).
+    #[error("{path}: {action}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -14,6 +14,13 @@ use std::path::Path;
 /// Reads a label volume and the header it came with.
 pub(crate) fn read(path: &Path) -> Result<(LabelVolume, NiftiHeader), ImageError> {
     let object = ReaderOptions::new().read_file(path).map_err(|e| match e {
+        nifti::NiftiError::Io(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ImageError::Malformed {
+                path: path.into(),
+                format: "NIfTI-1",
+                reason: "the file ends before its header or its voxels do".into(),
+            }
+        }
         nifti::NiftiError::Io(source) => ImageError::Io {
             path: path.into(),
             action: "cannot read",
