@@ -32,6 +32,8 @@ enum Lookup {
     Dense {
         radix: u32,
         map: Box<[u8; 256]>,
+        /// `map` is the identity on every value present, so codes skip the table.
+        direct: bool,
         slot: Vec<u32>,
     },
     /// The pattern index of every voxel.
@@ -56,22 +58,48 @@ impl Patterns {
 
     fn build_dense(readers: &[&[u8]], map: &[u8; 256], radix: u32, n_codes: usize) -> Patterns {
         let n_voxels = readers.first().map_or(0, |r| r.len());
+        let max_value = readers
+            .iter()
+            .map(|r| {
+                r.par_chunks(CHUNK)
+                    .map(|c| c.iter().copied().max().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .max()
+            .unwrap_or(0);
+        let direct = (0..=usize::from(max_value)).all(|v| usize::from(map[v]) == v);
         // Integer counts: the split among threads cannot change the sum.
         let histogram = (0..n_voxels.div_ceil(CHUNK))
             .into_par_iter()
             .fold(
-                || (vec![0u64; n_codes], vec![0u32; CHUNK]),
+                || (vec![0u64; 4 * n_codes], vec![0u32; CHUNK]),
                 |(mut histogram, mut codes), chunk| {
                     let start = chunk * CHUNK;
                     let len = CHUNK.min(n_voxels - start);
-                    dense_codes(readers, map, radix, start, &mut codes[..len]);
-                    for &code in &codes[..len] {
+                    dense_codes(readers, map, direct, radix, start, &mut codes[..len]);
+                    // Four interleaved sub-histograms: runs of equal codes (most voxels) would
+                    // otherwise wait on one counter.
+                    let mut quads = codes[..len].chunks_exact(4);
+                    for quad in &mut quads {
+                        histogram[quad[0] as usize] += 1;
+                        histogram[n_codes + quad[1] as usize] += 1;
+                        histogram[2 * n_codes + quad[2] as usize] += 1;
+                        histogram[3 * n_codes + quad[3] as usize] += 1;
+                    }
+                    for &code in quads.remainder() {
                         histogram[code as usize] += 1;
                     }
                     (histogram, codes)
                 },
             )
-            .map(|(histogram, _)| histogram)
+            .map(|(histogram, _)| {
+                let mut merged = histogram[..n_codes].to_vec();
+                for part in histogram[n_codes..].chunks(n_codes) {
+                    merged.iter_mut().zip(part).for_each(|(x, y)| *x += y);
+                }
+                merged
+            })
             .reduce(
                 || vec![0u64; n_codes],
                 |mut a, b| {
@@ -102,6 +130,7 @@ impl Patterns {
             lookup: Lookup::Dense {
                 radix,
                 map: Box::new(*map),
+                direct,
                 slot,
             },
             n_voxels,
@@ -217,14 +246,24 @@ impl Patterns {
     ) -> Vec<T> {
         let mut out = vec![T::default(); self.n_voxels];
         match &self.lookup {
-            Lookup::Dense { radix, map, slot } => {
+            Lookup::Dense {
+                radix,
+                map,
+                direct,
+                slot,
+            } => {
+                // One gather per voxel: the value of each code (codes no voxel has stay default).
+                let by_code: Vec<T> = slot
+                    .iter()
+                    .map(|&k| values.get(k as usize).copied().unwrap_or_default())
+                    .collect();
                 out.par_chunks_mut(CHUNK).enumerate().for_each_init(
                     || vec![0u32; CHUNK],
                     |codes, (chunk, out)| {
                         let codes = &mut codes[..out.len()];
-                        dense_codes(readers, map, *radix, chunk * CHUNK, codes);
+                        dense_codes(readers, map, *direct, *radix, chunk * CHUNK, codes);
                         for (o, &code) in out.iter_mut().zip(codes.iter()) {
-                            *o = values[slot[code as usize] as usize];
+                            *o = by_code[code as usize];
                         }
                     },
                 );
@@ -245,12 +284,26 @@ impl Patterns {
 
 /// Dense codes of the voxels `start..start + codes.len()`, one reader at a time so that the
 /// inner loop runs over contiguous bytes.
-fn dense_codes(readers: &[&[u8]], map: &[u8; 256], radix: u32, start: usize, codes: &mut [u32]) {
+fn dense_codes(
+    readers: &[&[u8]],
+    map: &[u8; 256],
+    direct: bool,
+    radix: u32,
+    start: usize,
+    codes: &mut [u32],
+) {
     codes.fill(0);
     for reader in readers.iter().rev() {
         let values = &reader[start..start + codes.len()];
-        for (code, &v) in codes.iter_mut().zip(values) {
-            *code = *code * radix + u32::from(map[v as usize]);
+        if direct {
+            // No table lookup: the loop vectorises.
+            for (code, &v) in codes.iter_mut().zip(values) {
+                *code = *code * radix + u32::from(v);
+            }
+        } else {
+            for (code, &v) in codes.iter_mut().zip(values) {
+                *code = *code * radix + u32::from(map[v as usize]);
+            }
         }
     }
 }
