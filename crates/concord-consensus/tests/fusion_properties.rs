@@ -316,3 +316,59 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
         items.swap(i, (state % (i as u64 + 1)) as usize);
     }
 }
+
+/// STAPLE, voting and distances give the same bits with 1 and 3 threads (fixed chunks, ordered
+/// sums), on volumes spanning several chunks.
+#[test]
+fn mask_fusion_is_identical_for_any_thread_count() {
+    use concord_consensus::fusion::{
+        LabelVolume, LabelVoting, MultiLabelStaple, Staple, distances,
+    };
+    let shape = vec![7, 61, 173];
+    let n: usize = shape.iter().product();
+    let readers: Vec<LabelVolume> = (0..4u64)
+        .map(|r| {
+            let mut state = 0x9e37_79b9_7f4a_7c15 ^ r;
+            let data = (0..n)
+                .map(|v| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    u8::from(v % 173 > 60 + (state % 9) as usize)
+                })
+                .collect();
+            LabelVolume::new(shape.clone(), data)
+                .unwrap()
+                .with_spacing(vec![2.0, 0.7, 0.7])
+                .unwrap()
+        })
+        .collect();
+    let refs: Vec<&LabelVolume> = readers.iter().collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let staple = Staple::default().fit(&refs).unwrap();
+            let vote = LabelVoting::default().fit(&refs).unwrap();
+            let multi = MultiLabelStaple::default().fit(&refs).unwrap();
+            let d = distances(refs[0], refs[1]).unwrap().unwrap();
+            let bits: Vec<u64> = staple
+                .probability
+                .data()
+                .iter()
+                .map(|p| p.to_bits())
+                .collect();
+            (
+                bits,
+                staple.sensitivity,
+                vote.labels,
+                multi.confusion,
+                d.average_hausdorff.to_bits(),
+                d.hausdorff95.to_bits(),
+            )
+        })
+    };
+    assert_eq!(run(1), run(3));
+}
