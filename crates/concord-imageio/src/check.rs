@@ -54,7 +54,7 @@ pub fn require_binary(file: &LabelFile, foreground: u8) -> Result<(), ImageError
     let value = data[at];
     let other_values = data.iter().any(|&v| v != 0 && v != value);
     let hint = if other_values {
-        " (use --method vote or mlstaple for label maps)".to_string()
+        "; for label maps use --method vote or mlstaple".to_string()
     } else {
         format!("; this mask is 0/{value}: use --foreground {value}")
     };
