@@ -67,6 +67,14 @@ pub(crate) enum InputError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("{path}:{line}: column `{column}`: expected {expected}, found {found:?}")]
+    Field {
+        path: PathBuf,
+        line: u64,
+        column: &'static str,
+        expected: &'static str,
+        found: String,
+    },
     #[error("{path}:{line}: {message}")]
     Csv {
         path: PathBuf,

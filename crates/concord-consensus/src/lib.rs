@@ -1,4 +1,5 @@
-//! Concord's computations, with no I/O: truth inference over several experts' labels.
+//! Concord's computations, with no I/O: truth inference over several experts' labels, and
+//! fusion of their masks, boxes and text spans ([`fusion`]).
 //!
 //! The crate is usable alone, the way crowd-kit is. Build an [`Annotations`] matrix from
 //! `(item, annotator, label)` triples, pick a method from [`truth`], and read the [`truth::Fit`]:
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod data;
+pub mod fusion;
 pub mod truth;
 
 pub use data::{

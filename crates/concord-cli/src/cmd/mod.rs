@@ -3,8 +3,11 @@
 mod aggregate;
 mod common;
 mod evaluate;
+mod fuse;
+mod overlap;
 
 use clap::{Parser, Subcommand};
+pub(crate) use fuse::number;
 use std::process::ExitCode;
 
 /// Concord turns several clinical experts' labels into one reference label per item, with a
@@ -27,11 +30,15 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     Aggregate(aggregate::Args),
     Evaluate(evaluate::Args),
+    Fuse(fuse::Args),
+    Overlap(overlap::Args),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Aggregate(args) => aggregate::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Fuse(args) => fuse::run(args),
+        Command::Overlap(args) => overlap::run(args),
     }
 }
