@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool, Transaction};
+use sqlx::{AssertSqlSafe, Row, SqlitePool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -508,10 +508,10 @@ impl Store for SqliteStore {
     }
 
     async fn item_states(&self, project_id: i64) -> StoreResult<Vec<ItemState>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {STATE_COLUMNS} FROM item_state s JOIN items i ON i.id = s.item_id \
              WHERE s.project_id = $1 ORDER BY s.seq"
-        ))
+        )))
         .bind(project_id)
         .fetch_all(&self.pool)
         .await?;
@@ -519,9 +519,9 @@ impl Store for SqliteStore {
     }
 
     async fn item_state(&self, item_id: i64) -> StoreResult<ItemState> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {STATE_COLUMNS} FROM item_state s JOIN items i ON i.id = s.item_id WHERE s.item_id = $1"
-        ))
+        )))
         .bind(item_id)
         .fetch_one(&self.pool)
         .await
@@ -675,9 +675,9 @@ impl Store for SqliteStore {
         .bind(annotation.item_id)
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT * FROM annotations a WHERE a.item_id = $1 AND {CURRENT} ORDER BY a.id"
-        ))
+        )))
         .bind(annotation.item_id)
         .fetch_all(&mut *tx)
         .await?;
@@ -709,9 +709,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        let state = sqlx::query(&format!(
+        let state = sqlx::query(AssertSqlSafe(format!(
             "SELECT {STATE_COLUMNS} FROM item_state s JOIN items i ON i.id = s.item_id WHERE s.item_id = $1"
-        ))
+        )))
         .bind(annotation.item_id)
         .fetch_one(&mut *tx)
         .await?;
@@ -725,9 +725,9 @@ impl Store for SqliteStore {
     }
 
     async fn annotations(&self, project_id: i64) -> StoreResult<Vec<Annotation>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT * FROM annotations a WHERE a.project_id = $1 AND {CURRENT} ORDER BY a.id"
-        ))
+        )))
         .bind(project_id)
         .fetch_all(&self.pool)
         .await?;
@@ -735,9 +735,9 @@ impl Store for SqliteStore {
     }
 
     async fn item_annotations(&self, item_id: i64) -> StoreResult<Vec<Annotation>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT * FROM annotations a WHERE a.item_id = $1 AND {CURRENT} ORDER BY a.id"
-        ))
+        )))
         .bind(item_id)
         .fetch_all(&self.pool)
         .await?;
