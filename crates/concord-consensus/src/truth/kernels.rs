@@ -127,3 +127,39 @@ pub(crate) fn label_frequencies(data: &Annotations) -> Vec<f64> {
         .map(|&c| c as f64 / total)
         .collect()
 }
+
+/// Generated data for the methods' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::data::Annotations;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// One-coin annotators with accuracies between 0.3 and 0.95 (a few adversarial).
+    pub(crate) fn generated(
+        n_items: u32,
+        n_annotators: u32,
+        k: u32,
+        per_item: u32,
+        seed: u64,
+    ) -> Annotations {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let accuracy: Vec<f64> = (0..n_annotators)
+            .map(|_| rng.random_range(0.3..0.95))
+            .collect();
+        let mut obs = Vec::new();
+        for item in 0..n_items {
+            let truth = rng.random_range(0..k);
+            for _ in 0..per_item {
+                let annotator = rng.random_range(0..n_annotators);
+                let label = if rng.random::<f64>() < accuracy[annotator as usize] {
+                    truth
+                } else {
+                    (truth + rng.random_range(1..k)) % k
+                };
+                obs.push((item, annotator, label));
+            }
+        }
+        Annotations::from_indices(k as usize, obs).unwrap()
+    }
+}

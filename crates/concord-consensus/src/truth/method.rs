@@ -4,6 +4,7 @@ use super::fit::Aggregator;
 use super::{
     DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa, WeightedMajorityVote, ZeroBasedSkill,
 };
+use super::{Glad, Mace};
 use std::fmt;
 use std::str::FromStr;
 
@@ -25,6 +26,10 @@ pub enum Method {
     Ods,
     /// `gds`: gold-anchored [`DawidSkene`] (needs gold).
     Gds,
+    /// `glad`: [`Glad`].
+    Glad,
+    /// `mace`: [`Mace`].
+    Mace,
 }
 
 impl Method {
@@ -37,6 +42,8 @@ impl Method {
         Method::Ds,
         Method::Ods,
         Method::Gds,
+        Method::Glad,
+        Method::Mace,
     ];
 
     /// The method `concord aggregate` uses when none is named: Dawid–Skene with the pooled
@@ -54,6 +61,8 @@ impl Method {
             Method::Ds => "ds",
             Method::Ods => "ods",
             Method::Gds => "gds",
+            Method::Glad => "glad",
+            Method::Mace => "mace",
         }
     }
 
@@ -69,6 +78,8 @@ impl Method {
             Method::Ds => "Dawid-Skene with a pooled prior on confusion matrices (default)",
             Method::Ods => "one-coin Dawid-Skene",
             Method::Gds => "gold-anchored Dawid-Skene (needs gold)",
+            Method::Glad => "GLAD: annotator ability times item difficulty (Whitehill et al. 2009)",
+            Method::Mace => "MACE: competence and spamming pattern (Hovy et al. 2013)",
         }
     }
 
@@ -111,6 +122,23 @@ impl Method {
                 Box::new(OneCoinDawidSkene {
                     max_iter: max_iter(d.max_iter),
                     tol: tol(d.tol),
+                })
+            }
+            Method::Glad => {
+                let d = Glad::default();
+                Box::new(Glad {
+                    n_iter: max_iter(d.n_iter),
+                    tol: tol(d.tol),
+                    ..d
+                })
+            }
+            Method::Mace => {
+                let d = Mace::default();
+                Box::new(Mace {
+                    n_iter: max_iter(d.n_iter),
+                    tol: tol(d.tol),
+                    seed: params.seed,
+                    ..d
                 })
             }
         }

@@ -22,7 +22,9 @@
 
 mod dawid_skene;
 mod fit;
+mod glad;
 mod kernels;
+mod mace;
 mod majority;
 mod method;
 mod wawa;
@@ -30,6 +32,8 @@ mod zbs;
 
 pub use dawid_skene::{DawidSkene, OneCoinDawidSkene, PriorCenter};
 pub use fit::{Aggregator, Fit, FitError, NoProgress, Progress, Skills};
+pub use glad::Glad;
+pub use mace::{Mace, MaceMethod};
 pub use majority::{MajorityVote, WeightedMajorityVote};
 pub use method::{Method, MethodParams, UnknownMethod};
 pub use wawa::Wawa;
