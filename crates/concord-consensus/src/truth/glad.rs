@@ -2,7 +2,7 @@
 
 use super::dawid_skene::check_common;
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
-use super::kernels::{ITEM_CHUNK, decide, softmax_in_place};
+use super::kernels::{ITEM_CHUNK, LogProduct, decide, softmax_in_place};
 use crate::data::Annotations;
 use rayon::prelude::*;
 
@@ -237,7 +237,7 @@ struct Em<'a> {
     posteriors: Vec<f64>,
     /// Per item chunk: `[Σ log Z_i, Σ (b_i − ν_i)²]`.
     partials: Vec<f64>,
-    /// Per item chunk, room for `(σ, log σ)` of each label of one item.
+    /// Per item chunk, room for `σ` of each label of one item.
     scratch: Vec<f64>,
     /// The most labels any item has.
     max_labels: usize,
@@ -267,7 +267,7 @@ fn run_em(glad: &Glad, data: &Annotations, priors: Priors, progress: &dyn Progre
         next_beta: vec![1f64.exp(); n_items],
         posteriors: vec![0.0; n_items * k],
         partials: vec![0.0; n_chunks * 2],
-        scratch: vec![0.0; n_chunks * 2 * max_labels],
+        scratch: vec![0.0; n_chunks * max_labels],
         max_labels,
     };
     let per_label = 1.0 / data.n_labels() as f64;
@@ -325,7 +325,7 @@ impl Em<'_> {
         // A wrong label's share of `1 − σ`; with one class there are no wrong labels and the
         // term cancels (see `item_posterior`).
         let log_wrong_share = if k > 1 { -((k - 1) as f64).ln() } else { 0.0 };
-        let scratch_len = 2 * self.max_labels;
+        let scratch_len = self.max_labels;
         self.posteriors
             .par_chunks_mut(ITEM_CHUNK * k)
             .zip(self.next_log_beta.par_chunks_mut(ITEM_CHUNK))
@@ -344,22 +344,22 @@ impl Em<'_> {
                             (&annotators[range.clone()], &classes[range]);
                         let b = log_beta[item];
                         let beta = b.exp();
-                        let (sigmas, log_sigmas) = scratch.split_at_mut(self.max_labels);
-                        ll += item_posterior(
+                        let (log_z, log_one_plus) = item_posterior(
                             row,
                             log_prior,
                             log_wrong_share,
                             item_annotators
                                 .iter()
                                 .zip(item_classes)
-                                .zip(sigmas.iter_mut().zip(log_sigmas.iter_mut()))
-                                .map(|((&a, &class), (sigma, log_sigma))| {
+                                .zip(scratch.iter_mut())
+                                .map(|((&a, &class), sigma)| {
                                     let s = alpha[a as usize] * beta;
-                                    let (ls, sg) = log_sigmoid_and_sigmoid(s);
-                                    (*sigma, *log_sigma) = (sg, ls);
-                                    (s, ls, class)
+                                    let (e, sg) = sigmoid_parts(s);
+                                    *sigma = sg;
+                                    (s, e, class)
                                 }),
                         );
+                        ll += log_z;
                         let d = b - mean[item];
                         prior_sq += d * d;
                         // Newton step on b_i for Q with these posteriors.
@@ -369,14 +369,15 @@ impl Em<'_> {
                                 .zip(item_classes)
                                 .map(|(&a, &class)| (alpha[a as usize], row[class as usize]))
                         };
-                        let (mut g, mut fisher, mut q_old) = (0.0, 0.0, -0.5 * d * d);
-                        for (((a, q), &sigma), &log_sigma) in
-                            labels().zip(sigmas.iter()).zip(log_sigmas.iter())
-                        {
+                        // Q_i = Σ_a [min(s, 0) − (1 − q) s] − Σ_a log(1 + e^−|s|) − d²/2, the last
+                        // sum from the E-step.
+                        let (mut g, mut fisher, mut q_old) =
+                            (0.0, 0.0, -0.5 * d * d - log_one_plus);
+                        for ((a, q), &sigma) in labels().zip(scratch.iter()) {
                             let s = a * beta;
                             g += (q - sigma) * s;
                             fisher += sigma * (1.0 - sigma) * s * s;
-                            q_old += log_sigma - (1.0 - q) * s;
+                            q_old += s.min(0.0) - (1.0 - q) * s;
                         }
                         let g_total = g - d;
                         let h_true = g - fisher - 1.0;
@@ -384,10 +385,8 @@ impl Em<'_> {
                         let q_at = |x: f64| {
                             let beta = x.exp();
                             let d = x - mean[item];
-                            labels().fold(-0.5 * d * d, |acc, (a, q)| {
-                                let s = a * beta;
-                                acc + log_sigmoid_and_sigmoid(s).0 - (1.0 - q) * s
-                            })
+                            expected_log_likelihood(labels().map(|(a, q)| (a * beta, q)))
+                                - 0.5 * d * d
                         };
                         let x = safeguarded_step(b, g_total, h, q_old, q_at);
                         next_b[local] = x;
@@ -436,20 +435,20 @@ impl Em<'_> {
                             })
                     };
                     let d = *alpha - mean[annotator];
-                    let (mut g, mut h, mut q_old) = (-d, -1.0, -0.5 * d * d);
+                    let (mut g, mut h, mut q_lin) = (-d, -1.0, -0.5 * d * d);
+                    let mut log_one_plus = LogProduct::new();
                     for (b, q) in labels() {
                         let s = *alpha * b;
-                        let (log_sigma, sigma) = log_sigmoid_and_sigmoid(s);
+                        let (e, sigma) = sigmoid_parts(s);
                         g += (q - sigma) * b;
                         h -= sigma * (1.0 - sigma) * b * b;
-                        q_old += log_sigma - (1.0 - q) * s;
+                        q_lin += s.min(0.0) - (1.0 - q) * s;
+                        log_one_plus.mul(1.0 + e);
                     }
+                    let q_old = q_lin - log_one_plus.ln();
                     let q_at = |x: f64| {
                         let d = x - mean[annotator];
-                        labels().fold(-0.5 * d * d, |acc, (b, q)| {
-                            let s = x * b;
-                            acc + log_sigmoid_and_sigmoid(s).0 - (1.0 - q) * s
-                        })
+                        expected_log_likelihood(labels().map(|(b, q)| (x * b, q))) - 0.5 * d * d
                     };
                     *alpha = safeguarded_step(*alpha, g, h, q_old, q_at);
                 }
@@ -506,39 +505,49 @@ impl Em<'_> {
     }
 }
 
-/// Fills `row` with the posterior of one item and returns `log Z`, the log-likelihood of its
-/// labels. `labels` yields `(α_a β_i, log σ(α_a β_i), class)` for each of its labels.
+/// Fills `row` with the posterior of one item and returns `(log Z, Σ log(1 + e^−|s|))`: the
+/// log-likelihood of its labels, and the part of it shared by all classes that needs a logarithm.
+/// `labels` yields `(s, e^−|s|, class)` for each label, with `s = α_a β_i`.
 ///
-/// Each label adds `log σ` to its own class and `log(1 − σ) − log(K − 1)` to every other one;
-/// the second term is added to all classes once (as `base`) and the difference to the label's
-/// class, so the cost per label does not grow with `K`.
+/// Each label adds `log σ(s)` to its own class and `log(1 − σ(s)) − log(K − 1)` to every other
+/// one. With `log σ(s) = min(s, 0) − log(1 + e^−|s|)` and `log(1 − σ(s)) = log σ(s) − s`, the
+/// second term goes to all classes once (as `base`) and the label's class gets `s + log(K − 1)`;
+/// the logarithms of all labels are taken as one logarithm of their product.
 fn item_posterior(
     row: &mut [f64],
     log_prior: &[f64],
     log_wrong_share: f64,
     labels: impl Iterator<Item = (f64, f64, u32)>,
-) -> f64 {
+) -> (f64, f64) {
     row.copy_from_slice(log_prior);
     let mut base = 0.0;
-    for (s, log_right, class) in labels {
-        // log(1 − σ(s)) = log σ(s) − s.
-        let log_wrong = log_right - s + log_wrong_share;
-        base += log_wrong;
-        row[class as usize] += log_right - log_wrong;
+    let mut one_plus = LogProduct::new();
+    for (s, e, class) in labels {
+        base += (-s).min(0.0) + log_wrong_share;
+        one_plus.mul(1.0 + e);
+        row[class as usize] += s - log_wrong_share;
     }
-    softmax_in_place(row) + base
+    let log_one_plus = one_plus.ln();
+    (softmax_in_place(row) + base - log_one_plus, log_one_plus)
 }
 
-/// `(log σ(x), σ(x))`, stable for any `x`, from one exponential and one logarithm.
-///
-/// `ln(1 + e)` with `e = exp(−|x|) ≤ 1` is computed as `(1 + e).ln()` rather than `ln_1p`: the
-/// absolute error stays below 1e-16 (all a log-likelihood needs) and glibc's `log1p` costs several
-/// times a `log`, which made it the hottest instruction of the whole fit.
-fn log_sigmoid_and_sigmoid(x: f64) -> (f64, f64) {
+/// `Σ_j [q_j log σ(s_j) + (1 − q_j) log(1 − σ(s_j))]` over `(s_j, q_j)`: the part of `Q` a
+/// parameter moves, with a single logarithm.
+fn expected_log_likelihood(labels: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let mut linear = 0.0;
+    let mut one_plus = LogProduct::new();
+    for (s, q) in labels {
+        linear += s.min(0.0) - (1.0 - q) * s;
+        one_plus.mul(1.0 + (-s.abs()).exp());
+    }
+    linear - one_plus.ln()
+}
+
+/// `(e^−|x|, σ(x))` from one exponential; `log σ(x) = min(x, 0) − log(1 + e^−|x|)`.
+fn sigmoid_parts(x: f64) -> (f64, f64) {
     let e = (-x.abs()).exp();
-    let one_plus = 1.0 + e;
-    let sigma = if x >= 0.0 { 1.0 } else { e } / one_plus;
-    (x.min(0.0) - one_plus.ln(), sigma)
+    let sigma = if x >= 0.0 { 1.0 } else { e } / (1.0 + e);
+    (e, sigma)
 }
 
 /// Newton ascent on a one-dimensional `f` from `x` (gradient `g`, curvature `h < 0`, value
@@ -572,11 +581,11 @@ mod tests {
         // Two annotators with α = 1 and α = 2 on an item with β = 1 (b = 0), K = 2: one says 0,
         // the other 1. P(1) / P(0) = [(1 − σ(1)) σ(2)] / [σ(1) (1 − σ(2))] = e^−1 e^2 = e.
         let mut row = [0.0; 2];
-        let log_z = item_posterior(
+        let (log_z, _) = item_posterior(
             &mut row,
             &[0.5f64.ln(); 2],
             0.0,
-            [(1.0, sigmoid(1.0).ln(), 0), (2.0, sigmoid(2.0).ln(), 1)].into_iter(),
+            [(1.0, (-1f64).exp(), 0), (2.0, (-2f64).exp(), 1)].into_iter(),
         );
         let e = 1f64.exp();
         assert!((row[1] - e / (1.0 + e)).abs() < 1e-15);
@@ -589,7 +598,7 @@ mod tests {
             &mut row,
             &[(1.0f64 / 3.0).ln(); 3],
             -(2f64.ln()),
-            [(1.0, sigmoid(1.0).ln(), 0)].into_iter(),
+            [(1.0, (-1f64).exp(), 0)].into_iter(),
         );
         let right = sigmoid(1.0);
         let wrong = (1.0 - right) / 2.0;
@@ -602,19 +611,21 @@ mod tests {
     }
 
     #[test]
-    fn log_sigmoid_is_stable() {
+    fn sigmoid_parts_are_stable() {
         for x in [-800.0, -30.0, -1.0, 0.0, 1.0, 30.0, 800.0] {
-            let (log_sigma, sigma) = log_sigmoid_and_sigmoid(x);
-            let (log_rest, rest) = log_sigmoid_and_sigmoid(-x);
-            assert!(log_sigma.is_finite() && log_rest.is_finite(), "{x}");
-            // log σ(x) − log σ(−x) = x, σ(x) + σ(−x) = 1.
-            assert!(
-                (log_sigma - log_rest - x).abs() < 1e-9 * (1.0 + x.abs()),
-                "{x}"
-            );
+            let (e, sigma) = sigmoid_parts(x);
+            let (_, rest) = sigmoid_parts(-x);
             assert!((sigma + rest - 1.0).abs() < 1e-15, "{x}");
+            assert_eq!(e, (-f64::abs(x)).exp(), "{x}");
         }
-        assert!((log_sigmoid_and_sigmoid(0.0).0 - 0.5f64.ln()).abs() < 1e-15);
+        assert_eq!(sigmoid_parts(0.0), (1.0, 0.5));
+        // Q of one label with q = 1 is log σ(s), with q = 0 it is log(1 − σ(s)).
+        for s in [-20.0, -1.0, 0.5, 3.0, 30.0] {
+            let right = expected_log_likelihood([(s, 1.0)].into_iter());
+            let wrong = expected_log_likelihood([(s, 0.0)].into_iter());
+            assert!((right - sigmoid(s).ln()).abs() < 1e-12, "{s}");
+            assert!((wrong - sigmoid(-s).ln()).abs() < 1e-12, "{s}");
+        }
     }
 
     #[test]

@@ -128,6 +128,40 @@ pub(crate) fn label_frequencies(data: &Annotations) -> Vec<f64> {
         .collect()
 }
 
+/// A running product of numbers `≥ 1` whose logarithm is taken only when it grows large: one
+/// logarithm per many factors instead of one per factor (`ln` is the costliest instruction of
+/// an E-step).
+pub(crate) struct LogProduct {
+    product: f64,
+    log: f64,
+}
+
+impl LogProduct {
+    pub(crate) fn new() -> Self {
+        Self {
+            product: 1.0,
+            log: 0.0,
+        }
+    }
+
+    pub(crate) fn mul(&mut self, x: f64) {
+        if self.product > 1e100 || x > 1e100 {
+            self.log += self.product.ln() + x.ln();
+            self.product = 1.0;
+        } else {
+            self.product *= x;
+        }
+    }
+
+    pub(crate) fn add_log(&mut self, log: f64) {
+        self.log += log;
+    }
+
+    pub(crate) fn ln(&self) -> f64 {
+        self.log + self.product.ln()
+    }
+}
+
 /// Generated data for the methods' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {

@@ -2,7 +2,7 @@
 //! variational Bayes (or EM) with random restarts.
 
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
-use super::kernels::{ITEM_CHUNK, decide, softmax_in_place};
+use super::kernels::{ITEM_CHUNK, LogProduct, decide, softmax_in_place};
 use crate::data::Annotations;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -68,10 +68,14 @@ const ANNOTATOR_CHUNK: usize = 64;
 /// - `strategy_prior` (10.0): symmetric Dirichlet prior of `θ_a` (`vb`; crowd-kit's
 ///   `strategy_priors_`, which it fixes at 10).
 /// - `seed` (0): crowd-kit's `random_state`.
-/// - `tol` (0.0: never): a restart stops early once the log marginal likelihood changes by less
-///   than `tol` per label in one iteration (not in crowd-kit, which always runs `n_iter`).
+/// - `tol` (1e-6): a restart stops early once the log marginal likelihood changes by less than
+///   `tol` per label in one iteration (see **Deviations**; 0 runs every restart to `n_iter`).
 ///
 /// # Deviations
+/// - **Early stop.** crowd-kit always runs `n_iter` iterations. Here a restart also stops once
+///   its log marginal likelihood gains less than `tol = 1e-6` per label in an iteration, which on
+///   the public sets and the 100,000-label synthetic set changes no accuracy by more than one
+///   item, and usually halves the work. `tol = 0` gives crowd-kit's fixed count.
 /// - **Restarts differ.** crowd-kit draws every restart's start with the same `random_state`, so
 ///   its ten restarts are ten copies of one; here restart `r` uses its own random stream.
 /// - **Spamming distributions stay with their annotator.** crowd-kit's E-step returns the
@@ -150,7 +154,7 @@ impl Default for Mace {
             beta: 0.5,
             strategy_prior: 10.0,
             seed: 0,
-            tol: 0.0,
+            tol: 1e-6,
         }
     }
 }
@@ -181,10 +185,25 @@ impl Aggregator for Mace {
         let total = self.n_restarts.saturating_mul(self.n_iter);
         let tick = || progress.iteration(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         let layout = Layout::new(data);
+        // With at least as many restarts as threads, the restarts keep every thread busy and
+        // splitting each step into tasks would only add overhead. Either way every chunk is
+        // computed the same, so this does not change the result.
+        let min_len = if self.n_restarts as usize >= rayon::current_num_threads() {
+            usize::MAX
+        } else {
+            1
+        };
         let best = (0..self.n_restarts)
             .into_par_iter()
             .map(|restart| {
-                let mut run = Restart::new(data, &layout, self.default_noise, self.seed, restart);
+                let mut run = Restart::new(
+                    data,
+                    &layout,
+                    self.default_noise,
+                    self.seed,
+                    restart,
+                    min_len,
+                );
                 run.fit(update, self.n_iter, self.tol, &tick);
                 run
             })
@@ -252,17 +271,12 @@ enum Update {
     },
 }
 
-/// The layout every restart shares, built once per fit: each item's labels grouped by class,
-/// the number of labels of each class per annotator, and the item chunking.
-///
-/// With an item's labels of one class contiguous, the E-step multiplies that class's factors in a
-/// register instead of scattering into a row indexed by each label's class.
+/// What every restart shares, built once per fit: the cell `a * K + c` of each label (in the
+/// item layout), the number of labels of each class per annotator, and the item chunking.
 struct Layout {
     k: usize,
-    /// `item_offsets[i * K + c]..item_offsets[i * K + c + 1]` indexes `item_annotators`: those
-    /// who gave item `i` the label `c`.
-    item_offsets: Vec<u32>,
-    item_annotators: Vec<u32>,
+    /// `a * K + c` for each label, in [`Annotations::item_annotators`] order.
+    cells: Vec<u32>,
     /// `n_{a,c}`, the number of labels `c` annotator `a` gave, `n_annotators * K`.
     label_counts: Vec<f64>,
     /// Items per chunk of the E-step (fixed for the data, whatever the thread count).
@@ -276,15 +290,12 @@ const COUNTS_BUDGET: usize = 1 << 20;
 impl Layout {
     fn new(data: &Annotations) -> Self {
         let k = data.n_classes();
-        let (offsets, classes) = (data.item_offsets(), data.item_classes());
-        let mut keys = vec![0u32; classes.len()];
-        for (item, range) in offsets.windows(2).enumerate() {
-            for obs in range[0]..range[1] {
-                keys[obs] = (item * k) as u32 + classes[obs];
-            }
-        }
-        let (item_offsets, item_annotators) =
-            group_by_key(&keys, data.item_annotators(), data.n_items() * k);
+        let cells = data
+            .item_annotators()
+            .iter()
+            .zip(data.item_classes())
+            .map(|(&a, &c)| (a as usize * k) as u32 + c)
+            .collect();
         let mut label_counts = vec![0.0; data.n_annotators() * k];
         for (annotator, range) in data.annotator_offsets().windows(2).enumerate() {
             for &class in &data.annotator_classes()[range[0]..range[1]] {
@@ -296,32 +307,12 @@ impl Layout {
         let item_chunk = ITEM_CHUNK.max(data.n_items().div_ceil(max_chunks));
         Self {
             k,
-            item_offsets,
-            item_annotators,
+            cells,
             label_counts,
             item_chunk,
             n_chunks: data.n_items().div_ceil(item_chunk),
         }
     }
-}
-
-/// Stable counting sort of `values` by `keys` (below `n_keys`): `(offsets, sorted values)`.
-fn group_by_key(keys: &[u32], values: &[u32], n_keys: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut offsets = vec![0u32; n_keys + 1];
-    for &key in keys {
-        offsets[key as usize + 1] += 1;
-    }
-    for i in 0..n_keys {
-        offsets[i + 1] += offsets[i];
-    }
-    let mut next = offsets.clone();
-    let mut sorted = vec![0u32; values.len()];
-    for (&key, &value) in keys.iter().zip(values) {
-        let slot = &mut next[key as usize];
-        sorted[*slot as usize] = value;
-        *slot += 1;
-    }
-    (offsets, sorted)
 }
 
 /// One restart: its parameters, derived tables and buffers, allocated once.
@@ -335,6 +326,8 @@ struct Restart<'a> {
     data: &'a Annotations,
     layout: &'a Layout,
     index: u32,
+    /// Minimum number of chunks per parallel task (`usize::MAX`: run the steps sequentially).
+    min_len: usize,
     params: Vec<f64>,
     factors: Vec<f64>,
     /// `Σ_c n_{a,c} log(s_a θ_a[c])` per annotator: the labels' log-probability under wrong
@@ -354,7 +347,14 @@ struct Restart<'a> {
 
 impl<'a> Restart<'a> {
     /// Allocates the buffers and draws the random start.
-    fn new(data: &'a Annotations, layout: &'a Layout, noise: f64, seed: u64, index: u32) -> Self {
+    fn new(
+        data: &'a Annotations,
+        layout: &'a Layout,
+        noise: f64,
+        seed: u64,
+        index: u32,
+        min_len: usize,
+    ) -> Self {
         let k = layout.k;
         let n_annotators = data.n_annotators();
         let stride = 2 + 2 * k;
@@ -388,6 +388,7 @@ impl<'a> Restart<'a> {
             data,
             layout,
             index,
+            min_len,
             params,
             factors,
             log_label_base,
@@ -425,25 +426,29 @@ impl<'a> Restart<'a> {
     fn e_step(&mut self) -> f64 {
         let layout = self.layout;
         let k = layout.k;
-        let (offsets, annotators) = (&layout.item_offsets, &layout.item_annotators);
+        let (offsets, classes, cells) = (
+            self.data.item_offsets(),
+            self.data.item_classes(),
+            &layout.cells,
+        );
         let factors = &self.factors;
         let counts_len = factors.len();
         self.posteriors
             .par_chunks_mut(layout.item_chunk * k)
             .zip(self.partials.par_iter_mut())
             .zip(self.chunk_counts.par_chunks_mut(counts_len.max(1)))
+            .with_min_len(self.min_len)
             .enumerate()
             .for_each(|(chunk, ((rows, partial), counts))| {
                 let mut log_sums = LogProduct::new();
                 counts.fill(0.0);
                 for (local, row) in rows.chunks_exact_mut(k).enumerate() {
                     let item = chunk * layout.item_chunk + local;
-                    let runs = &offsets[item * k..=(item + 1) * k];
-                    item_posterior(row, factors, annotators, runs, &mut log_sums);
-                    for (c, &q) in row.iter().enumerate() {
-                        for &a in &annotators[runs[c] as usize..runs[c + 1] as usize] {
-                            counts[a as usize * k + c] += q;
-                        }
+                    let range = offsets[item]..offsets[item + 1];
+                    let (classes, cells) = (&classes[range.clone()], &cells[range]);
+                    item_posterior(row, factors, classes, cells, &mut log_sums);
+                    for (&class, &cell) in classes.iter().zip(cells) {
+                        counts[cell as usize] += row[class as usize];
                     }
                 }
                 *partial = log_sums.ln();
@@ -464,6 +469,7 @@ impl<'a> Restart<'a> {
             .par_chunks_mut(ANNOTATOR_CHUNK * stride)
             .zip(self.factors.par_chunks_mut(ANNOTATOR_CHUNK * k))
             .zip(self.log_label_base.par_chunks_mut(ANNOTATOR_CHUNK))
+            .with_min_len(self.min_len)
             .enumerate()
             .for_each(|(chunk, ((blocks, rows), bases))| {
                 for (local, ((block, row), base)) in blocks
@@ -538,43 +544,10 @@ impl<'a> Restart<'a> {
     }
 }
 
-/// A running product of numbers `≥ 1` whose logarithm is taken only when it grows large: one
-/// logarithm per many items instead of one per item.
-struct LogProduct {
-    product: f64,
-    log: f64,
-}
-
-impl LogProduct {
-    fn new() -> Self {
-        Self {
-            product: 1.0,
-            log: 0.0,
-        }
-    }
-
-    fn mul(&mut self, x: f64) {
-        if self.product > 1e100 || x > 1e100 {
-            self.log += self.product.ln() + x.ln();
-            self.product = 1.0;
-        } else {
-            self.product *= x;
-        }
-    }
-
-    fn add_log(&mut self, log: f64) {
-        self.log += log;
-    }
-
-    fn ln(&self) -> f64 {
-        self.log + self.product.ln()
-    }
-}
-
 /// Fills `row` with one item's posterior and multiplies the sum of its class factors into
 /// `log_sums`.
 ///
-/// `runs[c]..runs[c + 1]` indexes, in `annotators`, those who gave the item label `c`. Under true
+/// `classes` and `cells` are the item's labels (`cells[j] = a * K + classes[j]`). Under true
 /// class `c` every label `l` by `a` has probability `s_a θ_a[l]`, times the factor
 /// `1 + (1 − s_a)/(s_a θ_a[l])` if `l = c`; so the posterior of `c` is proportional to the
 /// product of the factors of the labels `c`, and the item's marginal likelihood is
@@ -583,33 +556,52 @@ impl LogProduct {
 fn item_posterior(
     row: &mut [f64],
     factors: &[f64],
-    annotators: &[u32],
-    runs: &[u32],
+    classes: &[u32],
+    cells: &[u32],
     log_sums: &mut LogProduct,
 ) {
-    let k = row.len();
-    let mut sum = 0.0;
-    for (c, p) in row.iter_mut().enumerate() {
-        let mut product = 1.0;
-        for &a in &annotators[runs[c] as usize..runs[c + 1] as usize] {
-            product *= factors[a as usize * k + c];
+    match row.len() {
+        2 => class_products::<2>(row, factors, classes, cells),
+        3 => class_products::<3>(row, factors, classes, cells),
+        4 => class_products::<4>(row, factors, classes, cells),
+        _ => {
+            row.fill(1.0);
+            for (&class, &cell) in classes.iter().zip(cells) {
+                row[class as usize] *= factors[cell as usize];
+            }
         }
-        *p = product;
-        sum += product;
     }
+    let sum: f64 = row.iter().sum();
     if sum <= 1e300 {
         let inv = 1.0 / sum;
         row.iter_mut().for_each(|p| *p *= inv);
         log_sums.mul(sum);
     } else {
-        for (c, p) in row.iter_mut().enumerate() {
-            *p = annotators[runs[c] as usize..runs[c + 1] as usize]
-                .iter()
-                .map(|&a| factors[a as usize * k + c].ln())
-                .sum();
+        row.fill(0.0);
+        for (&class, &cell) in classes.iter().zip(cells) {
+            row[class as usize] += factors[cell as usize].ln();
         }
         log_sums.add_log(softmax_in_place(row));
     }
+}
+
+/// The per-class products of factors for `K = N`, in registers: every label multiplies all `N`
+/// accumulators, by its factor for its own class and by 1 for the others, which compiles to
+/// branch-free vector code (a scatter into `row` would wait on the previous label's store).
+fn class_products<const N: usize>(
+    row: &mut [f64],
+    factors: &[f64],
+    classes: &[u32],
+    cells: &[u32],
+) {
+    let mut products = [1.0f64; N];
+    for (&class, &cell) in classes.iter().zip(cells) {
+        let factor = factors[cell as usize];
+        for (k, p) in products.iter_mut().enumerate() {
+            *p *= if k == class as usize { factor } else { 1.0 };
+        }
+    }
+    row.copy_from_slice(&products);
 }
 
 /// Replaces the parameters in `block` (layout as in [`Restart`]) by the M-step's, from one
@@ -748,15 +740,26 @@ mod tests {
         assert!((base - 0.25f64.ln()).abs() < 1e-15);
         let mut row = [0.0; 2];
         let mut log_sums = LogProduct::new();
-        item_posterior(&mut row, &factors, &[0], &[0, 1, 1], &mut log_sums);
+        item_posterior(&mut row, &factors, &[0], &[0], &mut log_sums);
         assert!((row[0] - 0.75).abs() < 1e-15 && (row[1] - 0.25).abs() < 1e-15);
         let lml = base + log_sums.ln() - 2f64.ln();
         assert!((lml - 0.5f64.ln()).abs() < 1e-15);
         // The log-domain path (taken when the factors overflow) agrees.
         let mut log_sums = LogProduct::new();
-        item_posterior(&mut row, &[1e200, 3.0], &[0, 0], &[0, 2, 2], &mut log_sums);
+        item_posterior(&mut row, &[1e200, 3.0], &[0, 0], &[0, 0], &mut log_sums);
         assert_eq!(row, [1.0, 0.0]);
         assert!((log_sums.ln() - 400.0 * 10f64.ln()).abs() < 1e-9);
+        // K = 5 takes the general path; class 4 gets factor 3, the others 1.
+        let mut row = [0.0; 5];
+        let mut log_sums = LogProduct::new();
+        item_posterior(
+            &mut row,
+            &[1.0, 1.0, 1.0, 1.0, 3.0],
+            &[4],
+            &[4],
+            &mut log_sums,
+        );
+        assert_eq!(row, [1.0 / 7.0, 1.0 / 7.0, 1.0 / 7.0, 1.0 / 7.0, 3.0 / 7.0]);
     }
 
     #[test]
@@ -784,12 +787,11 @@ mod tests {
     }
 
     #[test]
-    fn layout_groups_labels_by_class() {
+    fn layout_cells_and_counts() {
         let data =
             Annotations::from_indices(2, [(0, 0, 1), (0, 1, 0), (0, 2, 1), (1, 1, 1)]).unwrap();
         let layout = Layout::new(&data);
-        assert_eq!(layout.item_offsets, [0, 1, 3, 3, 4]);
-        assert_eq!(layout.item_annotators, [1, 0, 2, 1]);
+        assert_eq!(layout.cells, [1, 2, 5, 3]);
         assert_eq!(layout.label_counts, [0.0, 1.0, 1.0, 1.0, 0.0, 1.0]);
         assert_eq!((layout.item_chunk, layout.n_chunks), (ITEM_CHUNK, 1));
     }
@@ -830,9 +832,26 @@ mod tests {
                 spam.chunks(2)
                     .all(|t| (t.iter().sum::<f64>() - 1.0).abs() < 1e-12)
             );
-            assert_eq!(fit.iterations, 50);
-            assert_eq!(fit.objective_trace.len(), 50);
+            assert!(fit.iterations <= 50);
+            assert_eq!(fit.objective_trace.len(), fit.iterations as usize);
             assert_eq!(fit.log_likelihood, fit.objective_trace.last().copied());
+        }
+    }
+
+    #[test]
+    fn zero_tol_runs_every_iteration() {
+        let data = crate::truth::kernels::testing::generated(200, 10, 3, 4, 5);
+        let fit = Mace {
+            tol: 0.0,
+            n_restarts: 2,
+            ..Mace::default()
+        }
+        .fit(&data)
+        .unwrap();
+        assert_eq!((fit.iterations, fit.objective_trace.len()), (50, 50));
+        assert!(!fit.converged);
+        for pair in fit.objective_trace.windows(2) {
+            assert!(pair[1] >= pair[0] - 1e-9 * pair[0].abs(), "{pair:?}");
         }
     }
 
