@@ -560,21 +560,22 @@ fn item_posterior(
     cells: &[u32],
     log_sums: &mut LogProduct,
 ) {
-    match row.len() {
-        2 => class_products::<2>(row, factors, classes, cells),
-        3 => class_products::<3>(row, factors, classes, cells),
-        4 => class_products::<4>(row, factors, classes, cells),
+    let sum = match row.len() {
+        2 => normalized_products::<2>(row, factors, classes, cells),
+        3 => normalized_products::<3>(row, factors, classes, cells),
+        4 => normalized_products::<4>(row, factors, classes, cells),
         _ => {
             row.fill(1.0);
             for (&class, &cell) in classes.iter().zip(cells) {
                 row[class as usize] *= factors[cell as usize];
             }
+            let sum: f64 = row.iter().sum();
+            let inv = 1.0 / sum;
+            row.iter_mut().for_each(|p| *p *= inv);
+            sum
         }
-    }
-    let sum: f64 = row.iter().sum();
+    };
     if sum <= 1e300 {
-        let inv = 1.0 / sum;
-        row.iter_mut().for_each(|p| *p *= inv);
         log_sums.mul(sum);
     } else {
         row.fill(0.0);
@@ -585,15 +586,17 @@ fn item_posterior(
     }
 }
 
-/// The per-class products of factors for `K = N`, in registers: every label multiplies all `N`
-/// accumulators, by its factor for its own class and by 1 for the others, which compiles to
-/// branch-free vector code (a scatter into `row` would wait on the previous label's store).
-fn class_products<const N: usize>(
+/// The per-class products of factors for `K = N`, normalised into `row`; returns their sum.
+///
+/// The products stay in registers: every label multiplies all `N` accumulators, by its factor
+/// for its own class and by 1 for the others, which compiles to branch-free vector code (a
+/// scatter into `row` would wait on the previous label's store).
+fn normalized_products<const N: usize>(
     row: &mut [f64],
     factors: &[f64],
     classes: &[u32],
     cells: &[u32],
-) {
+) -> f64 {
     let mut products = [1.0f64; N];
     for (&class, &cell) in classes.iter().zip(cells) {
         let factor = factors[cell as usize];
@@ -601,7 +604,12 @@ fn class_products<const N: usize>(
             *p *= if k == class as usize { factor } else { 1.0 };
         }
     }
-    row.copy_from_slice(&products);
+    let sum: f64 = products.iter().sum();
+    let inv = 1.0 / sum;
+    for (r, p) in row.iter_mut().zip(products) {
+        *r = p * inv;
+    }
+    sum
 }
 
 /// Replaces the parameters in `block` (layout as in [`Restart`]) by the M-step's, from one
