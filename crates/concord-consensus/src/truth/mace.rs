@@ -939,21 +939,25 @@ mod tests {
 
     #[test]
     fn same_output_for_any_thread_count() {
+        // 5,000 items span three E-step chunks. One restart on two threads splits each step into
+        // parallel tasks; four restarts run side by side with sequential steps.
         let data = crate::truth::kernels::testing::generated(5_000, 60, 4, 4, 13);
-        let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    Mace {
-                        n_restarts: 4,
-                        ..Mace::default()
-                    }
-                    .fit(&data)
+        for n_restarts in [1, 4] {
+            let run = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
                     .unwrap()
-                })
-        };
-        assert_eq!(run(1), run(2));
+                    .install(|| {
+                        Mace {
+                            n_restarts,
+                            ..Mace::default()
+                        }
+                        .fit(&data)
+                        .unwrap()
+                    })
+            };
+            assert_eq!(run(1), run(2), "{n_restarts} restarts");
+        }
     }
 }
