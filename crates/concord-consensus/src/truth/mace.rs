@@ -290,6 +290,9 @@ const COUNTS_BUDGET: usize = 1 << 20;
 impl Layout {
     fn new(data: &Annotations) -> Self {
         let k = data.n_classes();
+        // Cells index `n_annotators * K` values; that many f64 would not fit in memory long
+        // before the product outgrows a `u32`.
+        debug_assert!(data.n_annotators() * k <= u32::MAX as usize);
         let cells = data
             .item_annotators()
             .iter()
