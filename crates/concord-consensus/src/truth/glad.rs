@@ -2,12 +2,18 @@
 
 use super::dawid_skene::check_common;
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
-use super::kernels::{ITEM_CHUNK, LogProduct, decide, softmax_in_place};
+use super::kernels::{LogProduct, decide, softmax_in_place};
 use crate::data::Annotations;
 use rayon::prelude::*;
 
-/// Annotators per parallel chunk of the M-step.
-const ANNOTATOR_CHUNK: usize = 64;
+/// Annotators per parallel chunk of the `α`-step: small, because annotators' label counts vary a
+/// lot and two threads should still get even shares.
+const ANNOTATOR_CHUNK: usize = 16;
+
+/// Items per parallel chunk. Smaller than the crate's `ITEM_CHUNK` because every label costs a
+/// few exponentials here, and 10,000 items should make more than five chunks for two threads to
+/// share evenly. Fixed, so results do not depend on the thread count.
+const ITEM_CHUNK: usize = 512;
 
 /// Largest change of one parameter in one Newton step (a trust region: far from the optimum the
 /// logistic curvature vanishes and a raw Newton step could jump across it).
