@@ -473,3 +473,73 @@ mod tests {
         }
     }
 }
+
+/// A running product of numbers `≥ 1` whose logarithm is taken only when it grows large: one
+/// logarithm per many factors instead of one per factor (`ln` is the costliest instruction of
+/// an E-step).
+pub(crate) struct LogProduct {
+    product: f64,
+    log: f64,
+}
+
+impl LogProduct {
+    pub(crate) fn new() -> Self {
+        Self {
+            product: 1.0,
+            log: 0.0,
+        }
+    }
+
+    pub(crate) fn mul(&mut self, x: f64) {
+        if self.product > 1e100 || x > 1e100 {
+            self.log += self.product.ln() + x.ln();
+            self.product = 1.0;
+        } else {
+            self.product *= x;
+        }
+    }
+
+    pub(crate) fn add_log(&mut self, log: f64) {
+        self.log += log;
+    }
+
+    pub(crate) fn ln(&self) -> f64 {
+        self.log + self.product.ln()
+    }
+}
+
+/// Generated data for the methods' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::data::Annotations;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// One-coin annotators with accuracies between 0.3 and 0.95 (a few adversarial).
+    pub(crate) fn generated(
+        n_items: u32,
+        n_annotators: u32,
+        k: u32,
+        per_item: u32,
+        seed: u64,
+    ) -> Annotations {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let accuracy: Vec<f64> = (0..n_annotators)
+            .map(|_| rng.random_range(0.3..0.95))
+            .collect();
+        let mut obs = Vec::new();
+        for item in 0..n_items {
+            let truth = rng.random_range(0..k);
+            for _ in 0..per_item {
+                let annotator = rng.random_range(0..n_annotators);
+                let label = if rng.random::<f64>() < accuracy[annotator as usize] {
+                    truth
+                } else {
+                    (truth + rng.random_range(1..k)) % k
+                };
+                obs.push((item, annotator, label));
+            }
+        }
+        Annotations::from_indices(k as usize, obs).unwrap()
+    }
+}

@@ -7,6 +7,7 @@ use super::fit::Aggregator;
 use super::{
     DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa, WeightedMajorityVote, ZeroBasedSkill,
 };
+use super::{Glad, Mace};
 use std::fmt;
 use std::str::FromStr;
 
@@ -34,6 +35,10 @@ pub enum Method {
     Mmsr,
     /// `ibcc`: [`Ibcc`].
     Ibcc,
+    /// `glad`: [`Glad`].
+    Glad,
+    /// `mace`: [`Mace`].
+    Mace,
 }
 
 impl Method {
@@ -46,6 +51,8 @@ impl Method {
         Method::Ds,
         Method::Ods,
         Method::Gds,
+        Method::Glad,
+        Method::Mace,
         Method::Kos,
         Method::Mmsr,
         Method::Ibcc,
@@ -69,6 +76,8 @@ impl Method {
             Method::Kos => "kos",
             Method::Mmsr => "mmsr",
             Method::Ibcc => "ibcc",
+            Method::Glad => "glad",
+            Method::Mace => "mace",
         }
     }
 
@@ -89,6 +98,8 @@ impl Method {
                 "matrix mean-subsequence-reduced skills, weighted vote (crowd-kit MMSR)"
             }
             Method::Ibcc => "independent Bayesian classifier combination (variational Bayes)",
+            Method::Glad => "GLAD: annotator ability times item difficulty (Whitehill et al. 2009)",
+            Method::Mace => "MACE: competence and spamming pattern (Hovy et al. 2013)",
         }
     }
 
@@ -131,6 +142,23 @@ impl Method {
                 Box::new(OneCoinDawidSkene {
                     max_iter: max_iter(d.max_iter),
                     tol: tol(d.tol),
+                })
+            }
+            Method::Glad => {
+                let d = Glad::default();
+                Box::new(Glad {
+                    n_iter: max_iter(d.n_iter),
+                    tol: tol(d.tol),
+                    ..d
+                })
+            }
+            Method::Mace => {
+                let d = Mace::default();
+                Box::new(Mace {
+                    n_iter: max_iter(d.n_iter),
+                    tol: tol(d.tol),
+                    seed: params.seed,
+                    ..d
                 })
             }
             Method::Kos => {

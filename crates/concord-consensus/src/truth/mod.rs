@@ -22,9 +22,11 @@
 
 mod dawid_skene;
 mod fit;
+mod glad;
 mod ibcc;
 mod kernels;
 mod kos;
+mod mace;
 mod majority;
 mod method;
 mod mmsr;
@@ -34,8 +36,10 @@ mod zbs;
 
 pub use dawid_skene::{DawidSkene, OneCoinDawidSkene, PriorCenter};
 pub use fit::{Aggregator, Fit, FitError, NoProgress, Progress, Skills};
+pub use glad::Glad;
 pub use ibcc::Ibcc;
 pub use kos::Kos;
+pub use mace::{Mace, MaceMethod};
 pub use majority::{MajorityVote, WeightedMajorityVote};
 pub use method::{Method, MethodParams, UnknownMethod};
 pub use mmsr::Mmsr;
