@@ -5,6 +5,7 @@ use crate::input;
 use crate::output::Bar;
 use concord_consensus::Annotations;
 use concord_consensus::truth::{FitError, Method, MethodParams};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -108,27 +109,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             default: method == Method::DEFAULT,
         });
     }
+    // Written through a handle (not `println!`), so a closed pipe is an error `main` recognises
+    // instead of a panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
-        println!(
+        writeln!(
+            out,
             "{:<8} {:>9} {:>10} {:>10}",
             "method", "accuracy", "seconds", "iterations"
-        );
+        )?;
         for row in &rows {
             let mark = if row.default { " (default)" } else { "" };
-            println!(
+            writeln!(
+                out,
                 "{:<8} {:>9.4} {:>10.4} {:>10}{mark}",
                 row.method, row.accuracy, row.seconds, row.iterations
-            );
+            )?;
         }
-        println!(
+        writeln!(
+            out,
             "{} items with truth, {} labelled items, {} labels",
             truth.len(),
             data.n_items(),
             data.n_labels()
-        );
+        )?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,153 @@
+//! Skill snapshots: each annotator's confusion matrix on a project's primary task, used to update
+//! an item's posterior after every submission without a full consensus run.
+
+use concord_consensus::truth::{Fit, Skills};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The accuracy assumed for an annotator the snapshot has not seen (one-coin).
+const DEFAULT_ACCURACY: f64 = 0.75;
+
+/// Probability floor, so a label an annotator never gave is unlikely rather than impossible.
+const FLOOR: f64 = 1e-6;
+
+/// Confusion matrices and class prior at one moment, over the primary task's classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkillSnapshot {
+    /// Class ids, in the protocol's order.
+    pub classes: Vec<String>,
+    /// Class prior.
+    pub prior: Vec<f64>,
+    /// Per annotator id: `confusion[true][given]`, rows summing to 1.
+    pub confusion: HashMap<i64, Vec<Vec<f64>>>,
+    /// The matrix used for annotators the snapshot has not seen.
+    pub fallback: Vec<Vec<f64>>,
+    /// Annotations the snapshot was fitted on.
+    pub n_annotations: usize,
+}
+
+impl SkillSnapshot {
+    /// A snapshot before any fit: uniform prior, every annotator one-coin at 0.75.
+    pub fn uninformed(classes: Vec<String>) -> Self {
+        let k = classes.len();
+        let fallback = one_coin(k, DEFAULT_ACCURACY);
+        Self { prior: vec![1.0 / k as f64; k], classes, confusion: HashMap::new(), fallback, n_annotations: 0 }
+    }
+
+    /// A snapshot from a fit whose classes are `fit_classes` (a subset of `classes`, the
+    /// protocol's), with `annotator_ids[a]` the store id of the fit's annotator `a`.
+    pub fn from_fit(
+        classes: Vec<String>,
+        fit_classes: &[Box<str>],
+        annotator_ids: &[i64],
+        fit: &Fit,
+        n_annotations: usize,
+    ) -> Self {
+        let k = classes.len();
+        let index: Vec<usize> = fit_classes
+            .iter()
+            .map(|c| classes.iter().position(|p| p.as_str() == &**c).expect("fit classes are protocol classes"))
+            .collect();
+        let mut prior = vec![1e-3; k];
+        for (f, &p) in fit.class_prior.iter().enumerate() {
+            prior[index[f]] += p;
+        }
+        normalise(&mut prior);
+        let kf = fit_classes.len();
+        let mut confusion = HashMap::new();
+        let summary = fit.skills.summary(&fit.class_prior);
+        for (a, &id) in annotator_ids.iter().enumerate() {
+            let matrix = match &fit.skills {
+                Skills::Confusion { n_classes, values } => {
+                    let mut m = one_coin(k, DEFAULT_ACCURACY);
+                    for t in 0..kf {
+                        for g in 0..kf {
+                            m[index[t]][index[g]] = values[(a * n_classes + t) * n_classes + g];
+                        }
+                    }
+                    m
+                }
+                // Methods with a scalar skill become one-coin matrices of that accuracy.
+                _ => one_coin(k, summary[a].clamp(1.0 / k as f64, 0.999)),
+            };
+            let matrix = matrix
+                .into_iter()
+                .map(|mut row| {
+                    row.iter_mut().for_each(|p| *p = p.max(FLOOR));
+                    normalise(&mut row);
+                    row
+                })
+                .collect();
+            confusion.insert(id, matrix);
+        }
+        let fallback = pooled(&confusion, k);
+        Self { classes, prior, confusion, fallback, n_annotations }
+    }
+
+    /// The posterior over classes of an item labelled `labels` (annotator id, class index), and
+    /// its most probable class. `None` when there is no label.
+    pub fn posterior(&self, labels: &[(i64, usize)]) -> Option<(usize, Vec<f64>)> {
+        if labels.is_empty() {
+            return None;
+        }
+        let k = self.classes.len();
+        let mut log = self.prior.iter().map(|p| p.ln()).collect::<Vec<_>>();
+        for &(annotator, given) in labels {
+            let m = self.confusion.get(&annotator).unwrap_or(&self.fallback);
+            for (t, l) in log.iter_mut().enumerate() {
+                *l += m[t][given].ln();
+            }
+        }
+        let max = log.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut post: Vec<f64> = log.iter().map(|l| (l - max).exp()).collect();
+        normalise(&mut post);
+        let best = (0..k).fold(0, |b, c| if post[c] > post[b] { c } else { b });
+        Some((best, post))
+    }
+}
+
+fn one_coin(k: usize, accuracy: f64) -> Vec<Vec<f64>> {
+    let off = if k > 1 { (1.0 - accuracy) / (k - 1) as f64 } else { 0.0 };
+    (0..k).map(|t| (0..k).map(|g| if t == g { accuracy } else { off }).collect()).collect()
+}
+
+fn normalise(v: &mut [f64]) {
+    let s: f64 = v.iter().sum();
+    if s > 0.0 {
+        v.iter_mut().for_each(|x| *x /= s);
+    }
+}
+
+fn pooled(confusion: &HashMap<i64, Vec<Vec<f64>>>, k: usize) -> Vec<Vec<f64>> {
+    if confusion.is_empty() {
+        return one_coin(k, DEFAULT_ACCURACY);
+    }
+    let mut ids: Vec<&i64> = confusion.keys().collect();
+    ids.sort();
+    let mut m = vec![vec![0.0; k]; k];
+    for id in ids {
+        for (row, add) in m.iter_mut().zip(&confusion[id]) {
+            for (x, y) in row.iter_mut().zip(add) {
+                *x += y;
+            }
+        }
+    }
+    for row in &mut m {
+        normalise(row);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uninformed_posterior_is_a_soft_vote() {
+        let s = SkillSnapshot::uninformed(vec!["a".into(), "b".into()]);
+        let (best, post) = s.posterior(&[(1, 0), (2, 0), (3, 1)]).unwrap();
+        assert_eq!(best, 0);
+        assert!((post[0] - 0.75).abs() < 1e-12, "{post:?}");
+        assert!(s.posterior(&[]).is_none());
+    }
+}
