@@ -4,6 +4,7 @@
 //! 2 an error (bad input, bad arguments, I/O).
 
 mod cmd;
+mod conformance;
 mod input;
 mod output;
 

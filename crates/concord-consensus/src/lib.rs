@@ -1,4 +1,5 @@
-//! Concord's computations, with no I/O: truth inference over several experts' labels.
+//! Concord's computations, with no I/O: truth inference over several experts' labels, and
+//! how far those labels agree ([`agreement`]).
 //!
 //! The crate is usable alone, the way crowd-kit is. Build an [`Annotations`] matrix from
 //! `(item, annotator, label)` triples, pick a method from [`truth`], and read the [`truth::Fit`]:
@@ -23,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agreement;
 mod data;
 pub mod truth;
 
