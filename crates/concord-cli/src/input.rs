@@ -65,6 +65,14 @@ pub(crate) enum InputError {
         first: String,
         second: String,
     },
+    #[error("{path}:{line}: column `{column}`: expected {expected}, found `{found}`")]
+    BadValue {
+        path: PathBuf,
+        line: u64,
+        column: &'static str,
+        expected: String,
+        found: String,
+    },
     #[error("{path}:{line}: {message}")]
     Csv {
         path: PathBuf,

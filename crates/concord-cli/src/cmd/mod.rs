@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand, each with its `Args` and `run`.
 
 mod aggregate;
+mod agreement;
 mod common;
 mod evaluate;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,12 +28,16 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     Aggregate(aggregate::Args),
+    Agreement(agreement::Args),
     Evaluate(evaluate::Args),
+    Validate(validate::Args),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Aggregate(args) => aggregate::run(args),
+        Command::Agreement(args) => agreement::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Validate(args) => validate::run(args),
     }
 }
