@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Where the shared truth-inference data sets are: `$CONCORD_DATASETS`, or
 /// `../shared/data/truth-inference` beside the checkout. `None` (after a printed notice) when
 /// absent, unless `CONCORD_REQUIRE_DATASETS=1`, which makes absence a failure.
-pub fn datasets_dir() -> Option<PathBuf> {
+pub(crate) fn datasets_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("CONCORD_DATASETS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -30,13 +30,13 @@ pub fn datasets_dir() -> Option<PathBuf> {
 
 /// A loaded data set: the label matrix (repeated reads kept, as crowd-kit keeps them) and the
 /// truth as `(item, label)` pairs.
-pub struct Dataset {
-    pub name: String,
-    pub data: Annotations,
-    pub truth: Vec<(String, String)>,
+pub(crate) struct Dataset {
+    pub(crate) name: String,
+    pub(crate) data: Annotations,
+    pub(crate) truth: Vec<(String, String)>,
 }
 
-pub fn load(dir: &std::path::Path, name: &str) -> Dataset {
+pub(crate) fn load(dir: &std::path::Path, name: &str) -> Dataset {
     let mut builder = AnnotationsBuilder::new();
     let mut labels = csv::Reader::from_path(dir.join(name).join("labels.csv")).unwrap();
     for row in labels.records() {
@@ -59,7 +59,7 @@ pub fn load(dir: &std::path::Path, name: &str) -> Dataset {
 }
 
 /// Fraction of truth items whose label is right (unlabelled truth items count wrong).
-pub fn accuracy(data: &Annotations, truth: &[(String, String)], labels: &[u32]) -> f64 {
+pub(crate) fn accuracy(data: &Annotations, truth: &[(String, String)], labels: &[u32]) -> f64 {
     let index: std::collections::HashMap<&str, usize> = data
         .items()
         .iter()

@@ -60,8 +60,7 @@ pub fn t_cdf(t: f64, df: f64) -> f64 {
     if t.is_infinite() {
         return if t > 0.0 { 1.0 } else { 0.0 };
     }
-    let x = df / (df + t * t);
-    let tail = 0.5 * incomplete_beta(0.5 * df, 0.5, x);
+    let tail = 0.5 * t_tail_beta(t, df);
     if t > 0.0 { 1.0 - tail } else { tail }
 }
 
@@ -75,7 +74,7 @@ pub fn t_quantile(p: f64, df: f64) -> f64 {
     }
     // Solve on the upper tail for accuracy: find t > 0 with P(T > t) = q.
     let (q, sign) = if p > 0.5 { (1.0 - p, 1.0) } else { (p, -1.0) };
-    let upper_tail = |t: f64| 0.5 * incomplete_beta(0.5 * df, 0.5, df / (df + t * t));
+    let upper_tail = |t: f64| 0.5 * t_tail_beta(t, df);
     // Bracket, then bisect and polish with Newton steps (the density is explicit).
     let mut lo = 0.0;
     let mut hi = 1.0;
@@ -138,21 +137,44 @@ pub(crate) fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
 }
 
-/// Regularised incomplete beta function `I_x(a, b)`.
-fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+/// `I_x(df/2, 1/2)` with `x = df/(df + t²)`: twice the upper tail `P(T > |t|)`.
+fn t_tail_beta(t: f64, df: f64) -> f64 {
+    let t2 = t * t;
+    // x and 1 − x computed separately, so neither loses digits when the other is tiny.
+    incomplete_beta(0.5 * df, 0.5, df / (df + t2), t2 / (df + t2))
+}
+
+/// Regularised incomplete beta function `I_x(a, b)`, given `x` and `y = 1 − x`.
+fn incomplete_beta(a: f64, b: f64, x: f64, y: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
-    if x >= 1.0 {
+    if y <= 0.0 {
         return 1.0;
     }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    let ln_x = if x > 0.5 { (-y).ln_1p() } else { x.ln() };
+    let ln_y = if y > 0.5 { (-x).ln_1p() } else { y.ln() };
+    let ln_front = ln_gamma_ratio(a, b) - ln_gamma(b) + a * ln_x + b * ln_y;
     let front = ln_front.exp();
     if x < (a + 1.0) / (a + b + 2.0) {
         front * beta_continued_fraction(a, b, x) / a
     } else {
-        1.0 - front * beta_continued_fraction(b, a, 1.0 - x) / b
+        1.0 - front * beta_continued_fraction(b, a, y) / b
     }
+}
+
+/// `ln Γ(a + b) − ln Γ(a)`, accurate for large `a` (Stirling's series, differenced term by
+/// term, so that two huge logarithms never cancel).
+fn ln_gamma_ratio(a: f64, b: f64) -> f64 {
+    if a < 20.0 {
+        return ln_gamma(a + b) - ln_gamma(a);
+    }
+    let c = a + b;
+    let series = |z: f64| {
+        let z2 = z * z;
+        1.0 / (12.0 * z) - 1.0 / (360.0 * z * z2) + 1.0 / (1260.0 * z * z2 * z2)
+    };
+    (a - 0.5) * (b / a).ln_1p() + b * c.ln() - b + series(c) - series(a)
 }
 
 /// The continued fraction of the incomplete beta function (modified Lentz).
