@@ -162,7 +162,52 @@ pub(crate) fn alpha_weighted(
         return Err(Undefined::NoPairableItem.into());
     }
     let n: f64 = n_c.iter().sum();
-    // Coordinates in which interval and ordinal distances are squared differences.
+    let centred = coordinates(level, values, n_c);
+    // Pass 2: observed disagreement Σ_u 2 Σ_{c<k ∈ u} n_uc n_uk δ² / (m_u − 1).
+    let observed = chunked_sum(n_items, 1, |range, acc| {
+        let mut cells = Vec::new();
+        for item in range {
+            let w = item_weights.get(item);
+            if w != 0.0 {
+                acc[0] += w * unit_disagreement(table, item, level, &centred, values, &mut cells);
+            }
+        }
+    })[0];
+    finish_alpha(
+        n,
+        n_units,
+        observed,
+        expected_pairs(n_c, level, &centred, values),
+    )
+}
+
+/// `α` from the number of pairable values, the observed `Σ_u 2 Σ_{c<k} n_uc n_uk δ²/(m_u − 1)`
+/// and the expected `2 Σ_{c<k} n_c n_k δ²`.
+fn finish_alpha(
+    n: f64,
+    n_units: f64,
+    observed: f64,
+    expected: f64,
+) -> Result<Alpha, AgreementError> {
+    if n_units == 0.0 {
+        return Err(Undefined::NoPairableItem.into());
+    }
+    if expected == 0.0 {
+        return Err(Undefined::NoVariation.into());
+    }
+    Ok(Alpha {
+        value: 1.0 - (n - 1.0) * observed / expected,
+        observed_disagreement: observed / n,
+        expected_disagreement: expected / (n * (n - 1.0)),
+        n_pairable: n,
+        n_units: n_units as usize,
+    })
+}
+
+/// Coordinates in which interval and ordinal distances are squared differences (ordinal:
+/// mid-ranks `p_c = Σ_{g<c} n_g + n_c/2`), centred on their mean so that moment formulas keep
+/// their digits.
+fn coordinates(level: Level, values: &[f64], n_c: &[f64]) -> Vec<f64> {
     let coords: Vec<f64> = match level {
         Level::Ordinal => {
             let mut below = 0.0;
@@ -176,67 +221,81 @@ pub(crate) fn alpha_weighted(
         }
         _ => values.to_vec(),
     };
-    // Centring keeps the moment formulas accurate for values far from zero.
-    let centre = coords.iter().zip(n_c).map(|(x, nc)| x * nc).sum::<f64>() / n;
-    let centred: Vec<f64> = coords.iter().map(|x| x - centre).collect();
-    let delta = |c: usize, k: usize| -> f64 {
-        match level {
-            Level::Nominal => f64::from(u8::from(c != k)),
-            Level::Ordinal | Level::Interval => (centred[c] - centred[k]).powi(2),
-            Level::Ratio => {
-                let s = values[c] + values[k];
-                if s == 0.0 {
-                    0.0
-                } else {
-                    ((values[c] - values[k]) / s).powi(2)
-                }
-            }
-        }
+    let n: f64 = n_c.iter().sum();
+    let centre = if n > 0.0 {
+        coords.iter().zip(n_c).map(|(x, nc)| x * nc).sum::<f64>() / n
+    } else {
+        0.0
     };
-    // Pass 2: observed disagreement Σ_u 2 Σ_{c<k ∈ u} n_uc n_uk δ² / (m_u − 1).
-    let observed = chunked_sum(n_items, 1, |range, acc| {
-        let mut cells: Vec<(usize, f64)> = Vec::new();
-        for item in range {
-            let m = table.n_labels(item);
-            let w = item_weights.get(item);
-            if m < 2 || w == 0.0 {
-                continue;
-            }
-            let cells_len = table.item(item).len();
-            if cells_len < 2 {
-                continue;
-            }
-            let m = f64::from(m);
-            let pairs = if level == Level::Nominal {
-                let squares: f64 = table.item(item).map(|(_, x)| f64::from(x).powi(2)).sum();
-                m * m - squares
-            } else if cells_len > PAIRWISE_LIMIT && level != Level::Ratio {
-                let (s1, s2) = table.item(item).fold((0.0, 0.0), |(s1, s2), (c, x)| {
-                    let (x, y) = (f64::from(x), centred[c as usize]);
-                    (s1 + x * y, s2 + x * y * y)
-                });
-                2.0 * (m * s2 - s1 * s1)
+    coords.iter().map(|x| x - centre).collect()
+}
+
+/// `δ²(c, k)` of a level, with `centred` from [`coordinates`].
+#[inline]
+fn delta(level: Level, centred: &[f64], values: &[f64], c: usize, k: usize) -> f64 {
+    match level {
+        Level::Nominal => f64::from(u8::from(c != k)),
+        Level::Ordinal | Level::Interval => (centred[c] - centred[k]).powi(2),
+        Level::Ratio => {
+            let s = values[c] + values[k];
+            if s == 0.0 {
+                0.0
             } else {
-                cells.clear();
-                cells.extend(table.item(item).map(|(c, x)| (c as usize, f64::from(x))));
-                let mut sum = 0.0;
-                for (a, &(c, nc)) in cells.iter().enumerate() {
-                    for &(k, nk) in &cells[a + 1..] {
-                        sum += nc * nk * delta(c, k);
-                    }
-                }
-                2.0 * sum
-            };
-            acc[0] += w * pairs / (m - 1.0);
+                ((values[c] - values[k]) / s).powi(2)
+            }
         }
-    })[0];
-    // Expected disagreement Σ_ck n_c n_k δ² = 2 Σ_{c<k} n_c n_k δ².
-    let expected = if level == Level::Nominal {
+    }
+}
+
+/// One unit's observed disagreement `2 Σ_{c<k} n_uc n_uk δ² / (m_u − 1)` (0 for a unit with
+/// fewer than two values). `cells` is scratch space.
+fn unit_disagreement(
+    table: &CountTable,
+    item: usize,
+    level: Level,
+    centred: &[f64],
+    values: &[f64],
+    cells: &mut Vec<(usize, f64)>,
+) -> f64 {
+    let m = table.n_labels(item);
+    let n_cells = table.item(item).len();
+    if m < 2 || n_cells < 2 {
+        return 0.0;
+    }
+    let m = f64::from(m);
+    let pairs = if level == Level::Nominal {
+        let squares: f64 = table.item(item).map(|(_, x)| f64::from(x).powi(2)).sum();
+        m * m - squares
+    } else if n_cells > PAIRWISE_LIMIT && level != Level::Ratio {
+        let (s1, s2) = table.item(item).fold((0.0, 0.0), |(s1, s2), (c, x)| {
+            let (x, y) = (f64::from(x), centred[c as usize]);
+            (s1 + x * y, s2 + x * y * y)
+        });
+        2.0 * (m * s2 - s1 * s1)
+    } else {
+        cells.clear();
+        cells.extend(table.item(item).map(|(c, x)| (c as usize, f64::from(x))));
+        let mut sum = 0.0;
+        for (a, &(c, nc)) in cells.iter().enumerate() {
+            for &(k, nk) in &cells[a + 1..] {
+                sum += nc * nk * delta(level, centred, values, c, k);
+            }
+        }
+        2.0 * sum
+    };
+    pairs / (m - 1.0)
+}
+
+/// Expected disagreement `Σ_ck n_c n_k δ² = 2 Σ_{c<k} n_c n_k δ²`.
+fn expected_pairs(n_c: &[f64], level: Level, centred: &[f64], values: &[f64]) -> f64 {
+    let v = n_c.len();
+    let n: f64 = n_c.iter().sum();
+    if level == Level::Nominal {
         n * n - n_c.iter().map(|x| x * x).sum::<f64>()
     } else if v > DOMAIN_PAIRWISE_LIMIT && level != Level::Ratio {
         let (s1, s2) = n_c
             .iter()
-            .zip(&centred)
+            .zip(centred)
             .fold((0.0, 0.0), |(s1, s2), (nc, y)| {
                 (s1 + nc * y, s2 + nc * y * y)
             });
@@ -248,21 +307,111 @@ pub(crate) fn alpha_weighted(
                 continue;
             }
             for k in c + 1..v {
-                sum += n_c[c] * n_c[k] * delta(c, k);
+                sum += n_c[c] * n_c[k] * delta(level, centred, values, c, k);
             }
         }
         2.0 * sum
-    };
-    if expected == 0.0 {
-        return Err(Undefined::NoVariation.into());
     }
-    Ok(Alpha {
-        value: 1.0 - (n - 1.0) * observed / expected,
-        observed_disagreement: observed / n,
-        expected_disagreement: expected / (n * (n - 1.0)),
-        n_pairable: n,
-        n_units: n_units as usize,
-    })
+}
+
+/// Largest domain for which ordinal alpha's bootstrap accumulates coincidence matrices.
+const ORDINAL_PARTS_LIMIT: usize = 32;
+
+/// The additive parts of alpha, for the bootstrap: unit `u` contributes
+/// `[1, n_u1, …, n_uV, D_o,u]` (ordinal: `[1, o_u]`, its coincidences, since the ordinal
+/// distance depends on the value counts), and alpha is a function of their sum.
+pub(crate) struct AlphaParts<'a> {
+    table: &'a CountTable,
+    values: &'a [f64],
+    level: Level,
+    centred: Vec<f64>,
+}
+
+impl<'a> AlphaParts<'a> {
+    /// `None` for ordinal alpha over more than 32 values (use reweighting instead).
+    pub(crate) fn new(table: &'a CountTable, values: &'a [f64], level: Level) -> Option<Self> {
+        if values.len() != table.n_categories()
+            || (level == Level::Ordinal && values.len() > ORDINAL_PARTS_LIMIT)
+        {
+            return None;
+        }
+        let ones = vec![1.0; values.len()];
+        Some(AlphaParts {
+            table,
+            values,
+            level,
+            centred: coordinates(level, values, &ones),
+        })
+    }
+
+    pub(crate) fn width(&self) -> usize {
+        let v = self.values.len();
+        if self.level == Level::Ordinal {
+            1 + v * v
+        } else {
+            v + 2
+        }
+    }
+
+    /// Writes unit `item`'s contribution to `out` (zeroed first).
+    pub(crate) fn contribution(&self, item: usize, out: &mut [f64]) {
+        out.fill(0.0);
+        let m = self.table.n_labels(item);
+        if m < 2 {
+            return;
+        }
+        out[0] = 1.0;
+        let v = self.values.len();
+        if self.level == Level::Ordinal {
+            let m = f64::from(m);
+            for (c, nc) in self.table.item(item) {
+                for (k, nk) in self.table.item(item) {
+                    let same = if c == k { f64::from(nc) } else { 0.0 };
+                    out[1 + c as usize * v + k as usize] +=
+                        (f64::from(nc) * f64::from(nk) - same) / (m - 1.0);
+                }
+            }
+        } else {
+            for (c, nc) in self.table.item(item) {
+                out[1 + c as usize] = f64::from(nc);
+            }
+            let mut cells = Vec::new();
+            out[v + 1] = unit_disagreement(
+                self.table,
+                item,
+                self.level,
+                &self.centred,
+                self.values,
+                &mut cells,
+            );
+        }
+    }
+
+    pub(crate) fn finish(&self, acc: &[f64]) -> Result<f64, AgreementError> {
+        let v = self.values.len();
+        if v <= 1 {
+            return Err(Undefined::SingleValue.into());
+        }
+        if self.level == Level::Ordinal {
+            let o = &acc[1..];
+            let n_c: Vec<f64> = (0..v).map(|c| o[c * v..(c + 1) * v].iter().sum()).collect();
+            let centred = coordinates(self.level, self.values, &n_c);
+            let mut observed = 0.0;
+            for c in 0..v {
+                for k in 0..v {
+                    observed += o[c * v + k] * (centred[c] - centred[k]).powi(2);
+                }
+            }
+            let n = n_c.iter().sum();
+            let expected = expected_pairs(&n_c, self.level, &centred, self.values);
+            finish_alpha(n, acc[0], observed, expected).map(|a| a.value)
+        } else {
+            let n_c = &acc[1..v + 1];
+            let n = n_c.iter().sum();
+            let expected = expected_pairs(n_c, self.level, &self.centred, self.values);
+            finish_alpha(n, acc[0], acc[v + 1], expected).map(|a| a.value)
+        }
+    }
 }
 
 /// The `V × V` matrix of squared differences `δ²_ck` of a level over a value domain, given the

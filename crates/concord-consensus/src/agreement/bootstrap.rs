@@ -83,6 +83,64 @@ pub fn bootstrap_items(
     summarise(replicates, config)
 }
 
+/// Bootstrap over items for a statistic that is a function of a sum of per-item contributions
+/// (`finish(Σ_i contribution_i)`): the contributions are computed once and grouped into
+/// distinct patterns, so a resample costs `n_items` random draws and a sum over patterns,
+/// with no pass over the data. Same resamples (seeds, streams) as [`bootstrap_items`].
+pub(crate) fn bootstrap_additive(
+    n_items: usize,
+    width: usize,
+    contribution: impl Fn(usize, &mut [f64]),
+    finish: impl Fn(&[f64]) -> Result<f64, AgreementError> + Sync,
+    config: &Bootstrap,
+) -> Result<BootstrapInterval, AgreementError> {
+    check(config)?;
+    let mut index: rustc_hash::FxHashMap<Vec<u64>, u32> = Default::default();
+    let mut patterns: Vec<f64> = Vec::new();
+    let mut pattern_of = Vec::with_capacity(n_items);
+    let mut row = vec![0.0; width];
+    let mut key = Vec::with_capacity(width);
+    for item in 0..n_items {
+        contribution(item, &mut row);
+        key.clear();
+        key.extend(row.iter().map(|x| x.to_bits()));
+        let next = index.len() as u32;
+        let id = *index.entry(key.clone()).or_insert_with(|| {
+            patterns.extend_from_slice(&row);
+            next
+        });
+        pattern_of.push(id);
+    }
+    let n_patterns = index.len();
+    let replicates: Vec<Result<f64, AgreementError>> = (0..config.resamples)
+        .into_par_iter()
+        .map_init(
+            || (vec![0u32; n_patterns], vec![0.0; width]),
+            |(counts, acc), b| {
+                counts.fill(0);
+                let mut rng = stream(config.seed, b);
+                if n_items > 0 {
+                    let n = u32::try_from(n_items).unwrap_or(u32::MAX);
+                    for _ in 0..n_items {
+                        counts[pattern_of[rng.random_range(0..n) as usize] as usize] += 1;
+                    }
+                }
+                acc.fill(0.0);
+                for (p, &count) in counts.iter().enumerate() {
+                    if count > 0 {
+                        let count = f64::from(count);
+                        for (a, x) in acc.iter_mut().zip(&patterns[p * width..(p + 1) * width]) {
+                            *a += count * x;
+                        }
+                    }
+                }
+                finish(acc)
+            },
+        )
+        .collect();
+    summarise(replicates, config)
+}
+
 /// Hayes & Krippendorff's bootstrap of alpha: resamples pairs of values from the observed
 /// coincidence matrix, keeping the expected disagreement of the full data.
 ///
@@ -269,6 +327,37 @@ mod tests {
         assert_eq!(quantile(&sorted, 0.5), 3.0);
         assert_eq!(quantile(&sorted, 0.125), 1.5);
         assert_eq!(quantile(&sorted, 1.0), 5.0);
+    }
+
+    #[test]
+    fn additive_and_reweighting_bootstraps_agree() {
+        let values: Vec<f64> = (0..300).map(|i| f64::from((i * 7919) % 7)).collect();
+        let config = Bootstrap {
+            resamples: 32,
+            seed: 11,
+            level: 0.9,
+        };
+        let reweighted = bootstrap_items(values.len(), &config, |w| {
+            let (s, n) = w.iter().zip(&values).fold((0.0, 0.0), |(s, n), (&w, &x)| {
+                (s + f64::from(w) * x, n + f64::from(w))
+            });
+            Ok(s / n)
+        })
+        .unwrap();
+        let additive = bootstrap_additive(
+            values.len(),
+            2,
+            |i, out| {
+                out[0] = values[i];
+                out[1] = 1.0;
+            },
+            |acc| Ok(acc[0] / acc[1]),
+            &config,
+        )
+        .unwrap();
+        for (a, b) in reweighted.replicates.iter().zip(&additive.replicates) {
+            assert!((a.unwrap() - b.unwrap()).abs() < 1e-12);
+        }
     }
 
     #[test]

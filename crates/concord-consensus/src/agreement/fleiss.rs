@@ -74,29 +74,53 @@ pub(crate) fn fleiss_table_weighted(
     }
     let m: u64 = table[..q].iter().map(|&x| u64::from(x)).sum();
     // acc = [Σ w, Σ w Σ_k n_ik², rows whose sum differs from row 0, column sums (q)]
-    let acc = chunked_sum(n_items, 3 + q, |range, acc| {
-        for item in range {
-            let row = &table[item * q..(item + 1) * q];
-            let mut sum = 0u64;
+    let acc = match item_weights {
+        // Unit weights: exact integer sums per chunk (the common, fast case).
+        ItemWeights::Ones => chunked_sum(n_items, 3 + q, |range, acc| {
             let mut squares = 0u64;
-            for &x in row {
-                sum += u64::from(x);
-                squares += u64::from(x) * u64::from(x);
+            let mut unequal = 0u64;
+            let mut columns = vec![0u64; q];
+            for row in table[range.start * q..range.end * q].chunks_exact(q) {
+                let mut sum = 0u64;
+                for (column, &x) in columns.iter_mut().zip(row) {
+                    let x = u64::from(x);
+                    sum += x;
+                    squares += x * x;
+                    *column += x;
+                }
+                unequal += u64::from(sum != m);
             }
-            if sum != m {
-                acc[2] += 1.0;
+            acc[0] += range.len() as f64;
+            acc[1] += squares as f64;
+            acc[2] += unequal as f64;
+            for (a, c) in acc[3..].iter_mut().zip(columns) {
+                *a += c as f64;
             }
-            let w = item_weights.get(item);
-            if w == 0.0 {
-                continue;
+        }),
+        _ => chunked_sum(n_items, 3 + q, |range, acc| {
+            for item in range {
+                let row = &table[item * q..(item + 1) * q];
+                let mut sum = 0u64;
+                let mut squares = 0u64;
+                for &x in row {
+                    sum += u64::from(x);
+                    squares += u64::from(x) * u64::from(x);
+                }
+                if sum != m {
+                    acc[2] += 1.0;
+                }
+                let w = item_weights.get(item);
+                if w == 0.0 {
+                    continue;
+                }
+                acc[0] += w;
+                acc[1] += w * squares as f64;
+                for (a, &x) in acc[3..].iter_mut().zip(row) {
+                    *a += w * f64::from(x);
+                }
             }
-            acc[0] += w;
-            acc[1] += w * squares as f64;
-            for (a, &x) in acc[3..].iter_mut().zip(row) {
-                *a += w * f64::from(x);
-            }
-        }
-    });
+        }),
+    };
     if acc[2] > 0.0 {
         let (item, found) = (0..n_items)
             .map(|i| {

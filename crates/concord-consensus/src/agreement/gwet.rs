@@ -133,57 +133,18 @@ pub(crate) fn chance_corrected(
     item_weights: ItemWeights<'_>,
     with_se: bool,
 ) -> Result<Coefficient, AgreementError> {
+    let parts = ChanceParts::new(table, weights, chance)?;
     let q = table.n_categories();
-    if weights.len() != q {
-        return Err(AgreementError::LengthMismatch {
-            what: "weights",
-            expected: q,
-            found: weights.len(),
-        });
-    }
     let n_items = table.n_items();
-    // acc = [n, n₂, Σ p_a|i, π sums (q)]
-    let acc = chunked_sum(n_items, 3 + q, |range, acc| {
+    let acc = chunked_sum(n_items, parts.width(), |range, acc| {
         for item in range {
-            let r = table.n_labels(item);
-            let w = item_weights.get(item);
-            if r == 0 || w == 0.0 {
-                continue;
-            }
-            acc[0] += w;
-            let r = f64::from(r);
-            for (c, n) in table.item(item) {
-                acc[3 + c as usize] += w * f64::from(n) / r;
-            }
-            if r >= 2.0 {
-                acc[1] += w;
-                acc[2] += w * sum_q(table, item, weights) / (r * (r - 1.0));
-            }
+            parts.add(item, item_weights.get(item), acc);
         }
     });
+    let (pa, pe, value) = parts.finish(&acc)?;
     let (n, n2) = (acc[0], acc[1]);
-    if n2 == 0.0 {
-        return Err(Undefined::NoPairableItem.into());
-    }
-    let pa = acc[2] / n2;
     let pi: Vec<f64> = acc[3..].iter().map(|s| s / n).collect();
     let qf = q as f64;
-    let pe = match chance {
-        Chance::Gwet if q >= 2 => {
-            weights.total() * pi.iter().map(|p| p * (1.0 - p)).sum::<f64>() / (qf * (qf - 1.0))
-        }
-        Chance::Gwet => 1.0 - 1e-15,
-        Chance::BrennanPrediger if q >= 2 => weights.total() / (qf * qf),
-        Chance::BrennanPrediger => 1e-15,
-        Chance::Fleiss => weights
-            .apply(&pi)
-            .iter()
-            .zip(&pi)
-            .map(|(wp, p)| wp * p)
-            .sum(),
-        Chance::None => 0.0,
-    };
-    let value = ratio(pa - pe, 1.0 - pe)?;
     let mut coefficient = Coefficient {
         value,
         pa,
@@ -237,6 +198,87 @@ pub(crate) fn chance_corrected(
     });
     coefficient.se = Some((acc[0] / (n * (n - 1.0))).sqrt());
     Ok(coefficient)
+}
+
+/// The additive parts of the engine. Item `i` contributes `[1, [r_i ≥ 2], p_a|i [r_i ≥ 2],
+/// n_i1/r_i, …, n_iq/r_i]` and the coefficient is a function of their sum, so the estimate and
+/// every bootstrap resample (a reweighted sum) share one formula.
+pub(crate) struct ChanceParts<'a> {
+    table: &'a CountTable,
+    weights: &'a Weights,
+    chance: Chance,
+}
+
+impl<'a> ChanceParts<'a> {
+    pub(crate) fn new(
+        table: &'a CountTable,
+        weights: &'a Weights,
+        chance: Chance,
+    ) -> Result<Self, AgreementError> {
+        if weights.len() != table.n_categories() {
+            return Err(AgreementError::LengthMismatch {
+                what: "weights",
+                expected: table.n_categories(),
+                found: weights.len(),
+            });
+        }
+        Ok(ChanceParts {
+            table,
+            weights,
+            chance,
+        })
+    }
+
+    pub(crate) fn width(&self) -> usize {
+        3 + self.table.n_categories()
+    }
+
+    /// Adds `w` times item `item`'s contribution to `acc`.
+    #[inline]
+    pub(crate) fn add(&self, item: usize, w: f64, acc: &mut [f64]) {
+        let r = self.table.n_labels(item);
+        if r == 0 || w == 0.0 {
+            return;
+        }
+        acc[0] += w;
+        let r = f64::from(r);
+        for (c, n) in self.table.item(item) {
+            acc[3 + c as usize] += w * f64::from(n) / r;
+        }
+        if r >= 2.0 {
+            acc[1] += w;
+            acc[2] += w * sum_q(self.table, item, self.weights) / (r * (r - 1.0));
+        }
+    }
+
+    /// `(p_a, p_e, coefficient)` from the summed contributions.
+    pub(crate) fn finish(&self, acc: &[f64]) -> Result<(f64, f64, f64), AgreementError> {
+        let (n, n2) = (acc[0], acc[1]);
+        if n2 == 0.0 {
+            return Err(Undefined::NoPairableItem.into());
+        }
+        let q = self.table.n_categories();
+        let pa = acc[2] / n2;
+        let pi: Vec<f64> = acc[3..].iter().map(|s| s / n).collect();
+        let qf = q as f64;
+        let weights = self.weights;
+        let pe = match self.chance {
+            Chance::Gwet if q >= 2 => {
+                weights.total() * pi.iter().map(|p| p * (1.0 - p)).sum::<f64>() / (qf * (qf - 1.0))
+            }
+            Chance::Gwet => 1.0 - 1e-15,
+            Chance::BrennanPrediger if q >= 2 => weights.total() / (qf * qf),
+            Chance::BrennanPrediger => 1e-15,
+            Chance::Fleiss => weights
+                .apply(&pi)
+                .iter()
+                .zip(&pi)
+                .map(|(wp, p)| wp * p)
+                .sum(),
+            Chance::None => 0.0,
+        };
+        Ok((pa, pe, ratio(pa - pe, 1.0 - pe)?))
+    }
 }
 
 /// `Σ_k n_ik (n*_ik − 1)` with `n*_ik = Σ_l w_kl n_il`: twice the weighted agreeing pairs of

@@ -1,10 +1,12 @@
 //! One entry point for every metric: [`evaluate`] a [`Metric`] on [`Ratings`] with its interval.
 
-use super::alpha::{Level, alpha_standard_error, alpha_weighted, krippendorff_alpha};
-use super::bootstrap::{Bootstrap, BootstrapInterval, alpha_hayes_krippendorff, bootstrap_items};
-use super::cohen::{CohenWeights, cohen_weighted};
+use super::alpha::{AlphaParts, Level, alpha_standard_error, alpha_weighted, krippendorff_alpha};
+use super::bootstrap::{
+    Bootstrap, BootstrapInterval, alpha_hayes_krippendorff, bootstrap_additive, bootstrap_items,
+};
+use super::cohen::{CohenWeights, cohen_weighted, kappa_from_confusion};
 use super::error::{AgreementError, Undefined};
-use super::gwet::{Chance, Coefficient, chance_corrected, conger};
+use super::gwet::{Chance, ChanceParts, Coefficient, chance_corrected, conger};
 use super::interval::{Interval, t_interval};
 use super::table::{ItemWeights, Ratings};
 use super::weights::{WeightScheme, Weights};
@@ -254,8 +256,8 @@ pub fn evaluate(
         None => None,
     };
     let level = options.confidence;
-    // Each arm gives the point estimate (with its analytic standard error) and the statistic
-    // of a resample, so that the bootstrap reuses exactly the estimate's formula.
+    // Each arm gives the estimate with its analytic interval, then the bootstrap asked for,
+    // which evaluates the estimate's own formula on resampled items.
     let outcome: Result<(), AgreementError> = match metric {
         Metric::Cohen => {
             if active.len() != 2 {
@@ -281,7 +283,8 @@ pub fn evaluate(
             let (y1, y2) = ratings.pair(active[0], active[1]);
             report.n_items = y1.len();
             let v = cohen_weights.disagreement(q)?;
-            let stat = |w: ItemWeights<'_>| cohen_weighted(&y1, &y2, q, &v, w);
+            let value = cohen_weighted(&y1, &y2, q, &v, ItemWeights::Ones);
+            // Cohen's kappa is Conger's kappa of the two raters: its standard error.
             let se = || -> Result<Coefficient, AgreementError> {
                 let rows: Vec<Option<u32>> = y1
                     .iter()
@@ -289,73 +292,64 @@ pub fn evaluate(
                     .flat_map(|(&a, &b)| [Some(a), Some(b)])
                     .collect();
                 let pair = Ratings::from_rows(&rows, 2, q)?;
-                conger(
-                    &pair,
-                    &pair.counts(),
-                    &cohen_weights.agreement(q)?,
-                    ItemWeights::Ones,
-                    true,
-                )
+                let weights = cohen_weights.agreement(q)?;
+                conger(&pair, &pair.counts(), &weights, ItemWeights::Ones, true)
             };
-            finish(
-                &mut report,
-                stat(ItemWeights::Ones),
-                se(),
-                y1.len(),
-                level,
-                bootstrap,
-                |w| stat(ItemWeights::Counts(w)),
-            )
+            finish(&mut report, value, se(), level)?;
+            with_bootstrap(&mut report, bootstrap, |config| {
+                bootstrap_additive(
+                    y1.len(),
+                    q * q,
+                    |item, out| {
+                        out.fill(0.0);
+                        out[y1[item] as usize * q + y2[item] as usize] = 1.0;
+                    },
+                    |confusion| kappa_from_confusion(confusion, q, &v),
+                    config,
+                )
+            })
         }
         Metric::Alpha => {
             let alpha = krippendorff_alpha(&table, &values, options.level);
             report.n_items = alpha.as_ref().map_or(0, |a| a.n_units);
             let se = alpha_standard_error(&table, &values, options.level);
+            finish(&mut report, alpha.map(|a| a.value), se, level)?;
             match bootstrap {
-                Some((config, BootstrapMethod::HayesKrippendorff)) if alpha.is_ok() => {
+                Some((config, BootstrapMethod::HayesKrippendorff)) if report.value.is_ok() => {
                     let interval =
                         alpha_hayes_krippendorff(&table, &values, options.level, &config);
-                    finish(
-                        &mut report,
-                        alpha.map(|a| a.value),
-                        se,
-                        0,
-                        level,
-                        None,
-                        |_| unreachable!("no item bootstrap here"),
-                    )?;
                     apply_bootstrap(
                         &mut report,
                         interval,
                         IntervalMethod::BootstrapHayesKrippendorff,
                     )
                 }
-                _ => finish(
-                    &mut report,
-                    alpha.map(|a| a.value),
-                    se,
-                    table.n_items(),
-                    level,
-                    bootstrap,
-                    |w| {
-                        alpha_weighted(&table, &values, options.level, ItemWeights::Counts(w))
-                            .map(|a| a.value)
-                    },
-                ),
+                _ => with_bootstrap(&mut report, bootstrap, |config| {
+                    match AlphaParts::new(&table, &values, options.level) {
+                        Some(parts) => bootstrap_additive(
+                            table.n_items(),
+                            parts.width(),
+                            |item, out| parts.contribution(item, out),
+                            |acc| parts.finish(acc),
+                            config,
+                        ),
+                        None => bootstrap_items(table.n_items(), config, |w| {
+                            alpha_weighted(&table, &values, options.level, ItemWeights::Counts(w))
+                                .map(|a| a.value)
+                        }),
+                    }
+                }),
             }
         }
         Metric::Conger => {
             let stat = |w: ItemWeights<'_>, se: bool| conger(ratings, &table, &weights, w, se);
             let point = stat(ItemWeights::Ones, true);
-            finish(
-                &mut report,
-                point.clone().map(|c| c.value),
-                point,
-                table.n_items(),
-                level,
-                bootstrap,
-                |w| stat(ItemWeights::Counts(w), false).map(|c| c.value),
-            )
+            finish(&mut report, point.clone().map(|c| c.value), point, level)?;
+            with_bootstrap(&mut report, bootstrap, |config| {
+                bootstrap_items(table.n_items(), config, |w| {
+                    stat(ItemWeights::Counts(w), false).map(|c| c.value)
+                })
+            })
         }
         Metric::Percent | Metric::Fleiss | Metric::Randolph | Metric::Ac1 | Metric::Ac2 => {
             let chance = match metric {
@@ -364,18 +358,21 @@ pub fn evaluate(
                 Metric::Randolph => Chance::BrennanPrediger,
                 _ => Chance::Gwet,
             };
-            let stat =
-                |w: ItemWeights<'_>, se: bool| chance_corrected(&table, &weights, chance, w, se);
-            let point = stat(ItemWeights::Ones, true);
-            finish(
-                &mut report,
-                point.clone().map(|c| c.value),
-                point,
-                table.n_items(),
-                level,
-                bootstrap,
-                |w| stat(ItemWeights::Counts(w), false).map(|c| c.value),
-            )
+            let point = chance_corrected(&table, &weights, chance, ItemWeights::Ones, true);
+            finish(&mut report, point.clone().map(|c| c.value), point, level)?;
+            with_bootstrap(&mut report, bootstrap, |config| {
+                let parts = ChanceParts::new(&table, &weights, chance)?;
+                bootstrap_additive(
+                    table.n_items(),
+                    parts.width(),
+                    |item, out| {
+                        out.fill(0.0);
+                        parts.add(item, 1.0, out);
+                    },
+                    |acc| parts.finish(acc).map(|(_, _, value)| value),
+                    config,
+                )
+            })
         }
     };
     outcome?;
@@ -398,10 +395,7 @@ fn finish(
     report: &mut Report,
     value: Result<f64, AgreementError>,
     se: Result<Coefficient, AgreementError>,
-    n_items: usize,
     level: f64,
-    bootstrap: Option<(Bootstrap, BootstrapMethod)>,
-    resample: impl Fn(&[u32]) -> Result<f64, AgreementError> + Sync,
 ) -> Result<(), AgreementError> {
     report.value = match value {
         Ok(v) => Ok(v),
@@ -427,11 +421,23 @@ fn finish(
         Err(AgreementError::Undefined(u)) => report.interval = Err(u),
         Err(e) => return Err(e),
     }
-    if let Some((config, BootstrapMethod::Items)) = bootstrap {
-        let interval = bootstrap_items(n_items, &config, resample);
-        apply_bootstrap(report, interval, IntervalMethod::BootstrapItems)?;
-    }
     Ok(())
+}
+
+/// Replaces the interval of `report` with an item bootstrap when one is asked for and the
+/// value is defined.
+fn with_bootstrap(
+    report: &mut Report,
+    bootstrap: Option<(Bootstrap, BootstrapMethod)>,
+    run: impl FnOnce(&Bootstrap) -> Result<BootstrapInterval, AgreementError>,
+) -> Result<(), AgreementError> {
+    match bootstrap {
+        Some((config, BootstrapMethod::Items)) if report.value.is_ok() => {
+            let interval = run(&config);
+            apply_bootstrap(report, interval, IntervalMethod::BootstrapItems)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn apply_bootstrap(

@@ -309,9 +309,33 @@ impl CountTable {
                 domain.iter().position(|&d| d == v).map(|i| i as u32)
             }
         };
-        // One pass per annotator row, accumulating into a units × values scratch of u8/u32
-        // would be faster for tiny domains; a per-unit column walk keeps memory at O(cells).
         let mut table = CountTable::with_capacity(domain.len(), n_units, data.len());
+        if domain.len() <= DENSE_DOMAIN && n_units.saturating_mul(domain.len()) <= 1 << 28 {
+            // Annotator rows are contiguous: walk them in order into a dense units × values
+            // table, then keep its non-zero cells.
+            let v = domain.len();
+            let mut dense = vec![0u32; n_units * v];
+            for row in data.chunks_exact(n_units) {
+                for (unit, &x) in row.iter().enumerate() {
+                    if !x.is_nan() {
+                        let c = index_of(x).ok_or_else(|| AgreementError::OutOfDomain {
+                            value: format!("{x}"),
+                        })?;
+                        dense[unit * v + c as usize] += 1;
+                    }
+                }
+            }
+            for row in dense.chunks_exact(v) {
+                for (c, &n) in row.iter().enumerate() {
+                    if n > 0 {
+                        table.categories.push(c as u32);
+                        table.counts.push(n);
+                    }
+                }
+                table.close_item();
+            }
+            return Ok((table, domain));
+        }
         let mut scratch = vec![0u32; domain.len()];
         let mut touched: Vec<u32> = Vec::new();
         for unit in 0..n_units {
@@ -384,6 +408,9 @@ impl CountTable {
         table
     }
 }
+
+/// Largest value domain read through a dense units × values table.
+const DENSE_DOMAIN: usize = 64;
 
 /// Distinct non-NaN values, sorted.
 fn distinct_sorted(values: &[f64]) -> Vec<f64> {
