@@ -143,8 +143,13 @@ pub(crate) fn alpha_weighted(
         return Err(Undefined::SingleValue.into());
     }
     let n_items = table.n_items();
-    // Pass 1: pairable value counts n_c (and the number of pairable units).
-    let acc = chunked_sum(n_items, v + 1, |range, acc| {
+    // Pass 1: pairable value counts n_c, the number of pairable units and, where the distance
+    // does not depend on n_c (every level but ordinal), the observed disagreement
+    // Σ_u 2 Σ_{c<k ∈ u} n_uc n_uk δ² / (m_u − 1).
+    let fused = level != Level::Ordinal;
+    let fixed = coordinates(level, values, &vec![1.0; v]);
+    let acc = chunked_sum(n_items, v + 2, |range, acc| {
+        let mut cells = Vec::new();
         for item in range {
             let w = item_weights.get(item);
             if table.n_labels(item) < 2 || w == 0.0 {
@@ -153,6 +158,9 @@ pub(crate) fn alpha_weighted(
             acc[v] += w;
             for (c, n) in table.item(item) {
                 acc[c as usize] += w * f64::from(n);
+            }
+            if fused {
+                acc[v + 1] += w * unit_disagreement(table, item, level, &fixed, values, &mut cells);
             }
         }
     });
@@ -163,16 +171,21 @@ pub(crate) fn alpha_weighted(
     }
     let n: f64 = n_c.iter().sum();
     let centred = coordinates(level, values, n_c);
-    // Pass 2: observed disagreement Σ_u 2 Σ_{c<k ∈ u} n_uc n_uk δ² / (m_u − 1).
-    let observed = chunked_sum(n_items, 1, |range, acc| {
-        let mut cells = Vec::new();
-        for item in range {
-            let w = item_weights.get(item);
-            if w != 0.0 {
-                acc[0] += w * unit_disagreement(table, item, level, &centred, values, &mut cells);
+    // Pass 2 (ordinal): the observed disagreement with the mid-ranks of these counts.
+    let observed = if fused {
+        acc[v + 1]
+    } else {
+        chunked_sum(n_items, 1, |range, acc| {
+            let mut cells = Vec::new();
+            for item in range {
+                let w = item_weights.get(item);
+                if w != 0.0 {
+                    acc[0] +=
+                        w * unit_disagreement(table, item, level, &centred, values, &mut cells);
+                }
             }
-        }
-    })[0];
+        })[0]
+    };
     finish_alpha(
         n,
         n_units,
