@@ -13,14 +13,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
-    if let Some(threads) = cli.threads {
-        if let Err(err) = rayon::ThreadPoolBuilder::new()
+    if let Some(threads) = cli.threads
+        && let Err(err) = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
-        {
-            eprintln!("concord: cannot start {threads} threads: {err}");
-            return ExitCode::from(2);
-        }
+    {
+        eprintln!("concord: cannot start {threads} threads: {err}");
+        return ExitCode::from(2);
     }
     match cmd::run(cli.command) {
         Ok(code) => code,

@@ -154,7 +154,7 @@ fn results_do_not_depend_on_the_thread_count() {
     let cells: Vec<Option<u32>> = (0..n_units * 5)
         .map(|i| {
             let x = (i as u64).wrapping_mul(6364136223846793005).rotate_left(17);
-            (x % 10 != 0).then_some((x % 4) as u32)
+            (!x.is_multiple_of(10)).then_some((x % 4) as u32)
         })
         .collect();
     let ratings = Ratings::from_rows(&cells, 5, 4).unwrap();

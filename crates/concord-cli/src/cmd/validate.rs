@@ -73,10 +73,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if !o.computed.is_null() {
                     println!("           computed: {}", o.computed);
                 }
-                if matches!(o.status, Status::Fail | Status::Error) {
-                    if let Some(detail) = &o.detail {
-                        println!("           {detail}");
-                    }
+                if matches!(o.status, Status::Fail | Status::Error)
+                    && let Some(detail) = &o.detail
+                {
+                    println!("           {detail}");
                 }
             }
         }

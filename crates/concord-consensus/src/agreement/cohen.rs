@@ -108,14 +108,14 @@ pub fn cohen_kappa(
     weights: &CohenWeights,
     sample_weight: Option<&[f64]>,
 ) -> Result<f64, AgreementError> {
-    if let Some(w) = sample_weight {
-        if w.len() != y1.len() {
-            return Err(AgreementError::LengthMismatch {
-                what: "sample_weight",
-                expected: y1.len(),
-                found: w.len(),
-            });
-        }
+    if let Some(w) = sample_weight
+        && w.len() != y1.len()
+    {
+        return Err(AgreementError::LengthMismatch {
+            what: "sample_weight",
+            expected: y1.len(),
+            found: w.len(),
+        });
     }
     let item_weights = sample_weight.map_or(ItemWeights::Ones, ItemWeights::Floats);
     let v = weights.disagreement(n_categories)?;

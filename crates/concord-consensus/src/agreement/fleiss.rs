@@ -61,7 +61,7 @@ pub(crate) fn fleiss_table_weighted(
     item_weights: ItemWeights<'_>,
 ) -> Result<f64, AgreementError> {
     let q = n_categories;
-    if q == 0 || table.len() % q != 0 {
+    if q == 0 || !table.len().is_multiple_of(q) {
         return Err(AgreementError::LengthMismatch {
             what: "count table",
             expected: table.len().div_ceil(q.max(1)) * q.max(1),

@@ -82,7 +82,7 @@ impl Ratings {
         n_annotators: usize,
         n_categories: usize,
     ) -> Result<Self, AgreementError> {
-        if n_annotators == 0 || rows.len() % n_annotators != 0 {
+        if n_annotators == 0 || !rows.len().is_multiple_of(n_annotators) {
             return Err(AgreementError::LengthMismatch {
                 what: "ratings matrix",
                 expected: rows.len().div_ceil(n_annotators.max(1)) * n_annotators.max(1),
@@ -251,7 +251,7 @@ impl CountTable {
     /// # Errors
     /// [`AgreementError::LengthMismatch`] when the length is not a multiple of `n_categories`.
     pub fn from_dense(rows: &[u32], n_categories: usize) -> Result<Self, AgreementError> {
-        if n_categories == 0 || rows.len() % n_categories != 0 {
+        if n_categories == 0 || !rows.len().is_multiple_of(n_categories) {
             return Err(AgreementError::LengthMismatch {
                 what: "count table",
                 expected: rows.len().div_ceil(n_categories.max(1)) * n_categories.max(1),
@@ -284,7 +284,7 @@ impl CountTable {
         n_annotators: usize,
         domain: Option<&[f64]>,
     ) -> Result<(Self, Vec<f64>), AgreementError> {
-        if n_annotators == 0 || data.len() % n_annotators != 0 {
+        if n_annotators == 0 || !data.len().is_multiple_of(n_annotators) {
             return Err(AgreementError::LengthMismatch {
                 what: "reliability data",
                 expected: data.len().div_ceil(n_annotators.max(1)) * n_annotators.max(1),

@@ -504,11 +504,9 @@ impl Em<'_> {
                         }
                     }
                     ll += softmax_in_place(score);
-                    if anchor_gold {
-                        if let Some(class) = data.gold(item as u32) {
-                            score.fill(0.0);
-                            score[class as usize] = 1.0;
-                        }
+                    if anchor_gold && let Some(class) = data.gold(item as u32) {
+                        score.fill(0.0);
+                        score[class as usize] = 1.0;
                     }
                     for (old, &new) in row.iter_mut().zip(score.iter()) {
                         change = change.max((*old - new).abs());
