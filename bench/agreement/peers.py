@@ -232,6 +232,15 @@ def main():
     elif cmd == "wall":
         reps, task, side = int(sys.argv[2]), sys.argv[3], sys.argv[4]
         wall(reps, sys.argv[sys.argv.index("--") + 1 :], task, side)
+    elif cmd == "versions":
+        import krippendorff, numpy, pandas, sklearn, statsmodels
+        from importlib.metadata import version
+
+        print(
+            f"Python {sys.version.split()[0]}, krippendorff {version('krippendorff')}, "
+            f"statsmodels {statsmodels.__version__}, scikit-learn {sklearn.__version__}, "
+            f"numpy {numpy.__version__}, pandas {pandas.__version__}"
+        )
     elif cmd == "report":
         report(sys.argv[2:])
     else:
