@@ -46,6 +46,21 @@ fn main() {
         report(task, seconds, value, None, threads);
     }
 
+    // The same from value counts (units × values), as krippendorff.alpha(value_counts=…).
+    let counts = read_u32(&dir.join("alpha_counts.u32"));
+    let n_values = shape("alpha_counts")[1];
+    let domain: Vec<f64> = (1..=n_values).map(|v| v as f64).collect();
+    for (task, level) in [
+        ("alpha_nominal_counts", Level::Nominal),
+        ("alpha_interval_counts", Level::Interval),
+    ] {
+        let (seconds, value) = time(5, || {
+            let table = CountTable::from_dense(black_box(&counts), n_values).unwrap();
+            krippendorff_alpha(&table, &domain, level).unwrap().value
+        });
+        report(task, seconds, value, None, threads);
+    }
+
     // Fleiss' kappa of an items × categories table, as statsmodels' fleiss_kappa(table).
     let table = read_u32(&dir.join("fleiss.u32"));
     let q = shape("fleiss")[1];

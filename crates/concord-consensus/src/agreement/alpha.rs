@@ -151,16 +151,20 @@ pub(crate) fn alpha_weighted(
     let acc = chunked_sum(n_items, v + 2, |range, acc| {
         let mut cells = Vec::new();
         for item in range {
+            let m = table.n_labels(item);
             let w = item_weights.get(item);
-            if table.n_labels(item) < 2 || w == 0.0 {
+            if m < 2 || w == 0.0 {
                 continue;
             }
             acc[v] += w;
+            cells.clear();
             for (c, n) in table.item(item) {
-                acc[c as usize] += w * f64::from(n);
+                let n = f64::from(n);
+                acc[c as usize] += w * n;
+                cells.push((c as usize, n));
             }
             if fused {
-                acc[v + 1] += w * unit_disagreement(table, item, level, &fixed, values, &mut cells);
+                acc[v + 1] += w * cells_disagreement(&cells, f64::from(m), level, &fixed, values);
             }
         }
     });
@@ -271,23 +275,35 @@ fn unit_disagreement(
     cells: &mut Vec<(usize, f64)>,
 ) -> f64 {
     let m = table.n_labels(item);
-    let n_cells = table.item(item).len();
-    if m < 2 || n_cells < 2 {
+    if m < 2 {
         return 0.0;
     }
-    let m = f64::from(m);
+    cells.clear();
+    cells.extend(table.item(item).map(|(c, x)| (c as usize, f64::from(x))));
+    cells_disagreement(cells, f64::from(m), level, centred, values)
+}
+
+/// [`unit_disagreement`] from the unit's `(value, count)` cells and its number of values `m`.
+#[inline]
+fn cells_disagreement(
+    cells: &[(usize, f64)],
+    m: f64,
+    level: Level,
+    centred: &[f64],
+    values: &[f64],
+) -> f64 {
+    if cells.len() < 2 {
+        return 0.0;
+    }
     let pairs = if level == Level::Nominal {
-        let squares: f64 = table.item(item).map(|(_, x)| f64::from(x).powi(2)).sum();
-        m * m - squares
-    } else if n_cells > PAIRWISE_LIMIT && level != Level::Ratio {
-        let (s1, s2) = table.item(item).fold((0.0, 0.0), |(s1, s2), (c, x)| {
-            let (x, y) = (f64::from(x), centred[c as usize]);
+        m * m - cells.iter().map(|&(_, x)| x * x).sum::<f64>()
+    } else if cells.len() > PAIRWISE_LIMIT && level != Level::Ratio {
+        let (s1, s2) = cells.iter().fold((0.0, 0.0), |(s1, s2), &(c, x)| {
+            let y = centred[c];
             (s1 + x * y, s2 + x * y * y)
         });
         2.0 * (m * s2 - s1 * s1)
     } else {
-        cells.clear();
-        cells.extend(table.item(item).map(|(c, x)| (c as usize, f64::from(x))));
         let mut sum = 0.0;
         for (a, &(c, nc)) in cells.iter().enumerate() {
             for &(k, nk) in &cells[a + 1..] {

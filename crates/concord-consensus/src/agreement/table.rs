@@ -292,20 +292,15 @@ impl CountTable {
             });
         }
         let n_units = data.len() / n_annotators;
-        // Without a given domain, small-integer data (a 1–5 scale) is first coded as bytes,
-        // which the counting pass then reads instead of the eight-times larger floats.
-        let codes = if domain.is_none() {
-            small_codes(data)
-        } else {
-            None
-        };
-        let domain: Vec<f64> = match (domain, &codes) {
-            (Some(d), _) => d.to_vec(),
-            (None, Some((_, seen))) => (0..SMALL_INTEGERS)
-                .filter(|&x| seen[x])
-                .map(|x| x as f64)
-                .collect(),
-            (None, None) => distinct_sorted(data),
+        // Without a given domain, small-integer data (a 1–5 scale) takes a faster path.
+        if domain.is_none()
+            && let Some(coded) = from_small_integers(data, n_units)
+        {
+            return Ok(coded);
+        }
+        let domain: Vec<f64> = match domain {
+            Some(d) => d.to_vec(),
+            None => distinct_sorted(data),
         };
         // Ratings are usually small integers (a 1–5 scale): then a lookup table by value finds
         // the category, otherwise a binary search in the sorted domain (or a linear scan when
@@ -344,16 +339,6 @@ impl CountTable {
             let fill = |(chunk, counts): (usize, &mut [u32])| -> Result<(), f64> {
                 let first = chunk * units_per_chunk;
                 let len = counts.len() / v;
-                if let Some((codes, _)) = &codes {
-                    for row in codes.chunks_exact(n_units) {
-                        for (unit, &code) in row[first..first + len].iter().enumerate() {
-                            if code != 0 {
-                                counts[unit * v + lookup[code as usize - 1] as usize] += 1;
-                            }
-                        }
-                    }
-                    return Ok(());
-                }
                 for row in data.chunks_exact(n_units) {
                     for (unit, &x) in row[first..first + len].iter().enumerate() {
                         let c = if small {
@@ -388,13 +373,16 @@ impl CountTable {
                 });
             }
             for row in dense.chunks_exact(v) {
+                let mut total = 0;
                 for (c, &n) in row.iter().enumerate() {
                     if n > 0 {
                         table.categories.push(c as u32);
                         table.counts.push(n);
+                        total += n;
                     }
                 }
-                table.close_item();
+                table.labels.push(total);
+                table.offsets.push(table.counts.len());
             }
             return Ok((table, domain));
         }
@@ -487,34 +475,76 @@ fn small_integer(v: f64) -> Option<u8> {
     }
 }
 
-/// Byte codes of the values (0 for NaN, `x + 1` for the small integer `x`) and which small
-/// integers occur, or `None` when a value is not a small integer.
-fn small_codes(values: &[f64]) -> Option<(Vec<u8>, [bool; SMALL_INTEGERS])> {
-    let mut codes = vec![0u8; values.len()];
-    let seen = codes
+/// The table of reliability data whose values are all small integers (a 1–5 scale), or
+/// `None` for other data. One pass codes each value as a byte (0 for NaN, `x + 1` for `x`)
+/// with no scattered writes, so it vectorises; a second pass counts the codes of each unit
+/// (reading bytes, not the eight-times larger floats); the domain is the codes that occur.
+fn from_small_integers(data: &[f64], n_units: usize) -> Option<(CountTable, Vec<f64>)> {
+    let mut codes = vec![0u8; data.len()];
+    let max = codes
         .par_chunks_mut(1 << 16)
-        .zip(values.par_chunks(1 << 16))
+        .zip(data.par_chunks(1 << 16))
         .map(|(codes, values)| {
-            let mut seen = [false; SMALL_INTEGERS];
+            let mut bad = false;
+            let mut max = 0u8;
             for (code, &v) in codes.iter_mut().zip(values) {
-                if !v.is_nan() {
-                    let x = small_integer(v)?;
-                    seen[x as usize] = true;
-                    *code = x + 1;
+                let x = v as i32;
+                let small = f64::from(x) == v && (0..SMALL_INTEGERS as i32).contains(&x);
+                bad |= !small && !v.is_nan();
+                *code = if small { x as u8 + 1 } else { 0 };
+                max = max.max(*code);
+            }
+            (!bad).then_some(max)
+        })
+        .try_reduce(|| 0, |a, b| Some(a.max(b)))?;
+    let stride = usize::from(max) + 1;
+    if n_units.saturating_mul(stride) > 1 << 26 {
+        return None;
+    }
+    // Counts per unit and code; chunks of units in parallel write disjoint rows.
+    let units_per_chunk = 1 << 13;
+    let mut dense = vec![0u32; n_units * stride];
+    dense
+        .par_chunks_mut(units_per_chunk * stride)
+        .enumerate()
+        .for_each(|(chunk, counts)| {
+            let first = chunk * units_per_chunk;
+            let len = counts.len() / stride;
+            for row in codes.chunks_exact(n_units) {
+                for (unit, &code) in row[first..first + len].iter().enumerate() {
+                    counts[unit * stride + usize::from(code)] += 1;
                 }
             }
-            Some(seen)
-        })
-        .try_reduce(
-            || [false; SMALL_INTEGERS],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x |= y;
-                }
-                Some(a)
-            },
-        )?;
-    Some((codes, seen))
+        });
+    // The domain: codes that occur (code 0 is NaN), in increasing value.
+    let mut occurs = vec![false; stride];
+    for row in dense.chunks_exact(stride) {
+        for (code, &n) in row.iter().enumerate().skip(1) {
+            occurs[code] |= n > 0;
+        }
+    }
+    let mut category_of = vec![u32::MAX; stride];
+    let mut domain = Vec::new();
+    for code in 1..stride {
+        if occurs[code] {
+            category_of[code] = domain.len() as u32;
+            domain.push((code - 1) as f64);
+        }
+    }
+    let mut table = CountTable::with_capacity(domain.len(), n_units, data.len() / 4);
+    for row in dense.chunks_exact(stride) {
+        let mut total = 0;
+        for (code, &n) in row.iter().enumerate().skip(1) {
+            if n > 0 {
+                table.categories.push(category_of[code]);
+                table.counts.push(n);
+                total += n;
+            }
+        }
+        table.labels.push(total);
+        table.offsets.push(table.counts.len());
+    }
+    Some((table, domain))
 }
 
 /// Largest value domain read through a dense units × values table.
