@@ -258,18 +258,58 @@ impl CountTable {
                 found: rows.len(),
             });
         }
-        let n_items = rows.len() / n_categories;
-        let mut table = CountTable::with_capacity(n_categories, n_items, rows.len());
-        for row in rows.chunks(n_categories) {
-            for (c, &n) in row.iter().enumerate() {
-                if n > 0 {
-                    table.categories.push(c as u32);
-                    table.counts.push(n);
+        let identity: Vec<u32> = (0..n_categories as u32).collect();
+        Ok(CountTable::from_dense_rows(
+            rows,
+            n_categories,
+            n_categories,
+            &identity,
+        ))
+    }
+
+    /// The sparse table of dense rows of `stride` cells, column `j` becoming category
+    /// `category_of[j]` (`u32::MAX`: not a category, e.g. missing). Chunks of rows are
+    /// compressed in parallel and joined in order.
+    fn from_dense_rows(
+        dense: &[u32],
+        stride: usize,
+        n_categories: usize,
+        category_of: &[u32],
+    ) -> CountTable {
+        let rows_per_chunk = 1 << 13;
+        let parts: Vec<CountTable> = dense
+            .par_chunks(rows_per_chunk * stride)
+            .map(|chunk| {
+                let n_rows = chunk.len() / stride;
+                let mut part = CountTable::with_capacity(n_categories, n_rows, chunk.len());
+                for row in chunk.chunks_exact(stride) {
+                    let mut total = 0;
+                    for (&category, &n) in category_of.iter().zip(row) {
+                        if n > 0 && category != u32::MAX {
+                            part.categories.push(category);
+                            part.counts.push(n);
+                            total += n;
+                        }
+                    }
+                    part.labels.push(total);
+                    part.offsets.push(part.counts.len());
                 }
-            }
-            table.close_item();
+                part
+            })
+            .collect();
+        let n_cells = parts.iter().map(|p| p.counts.len()).sum();
+        let n_items = parts.iter().map(|p| p.labels.len()).sum();
+        let mut table = CountTable::with_capacity(n_categories, n_items, n_cells);
+        for part in parts {
+            let base = table.counts.len();
+            table.categories.extend_from_slice(&part.categories);
+            table.counts.extend_from_slice(&part.counts);
+            table.labels.extend_from_slice(&part.labels);
+            table
+                .offsets
+                .extend(part.offsets[1..].iter().map(|o| o + base));
         }
-        Ok(table)
+        table
     }
 
     /// A table from krippendorff's `reliability_data`: an annotators × units matrix
@@ -372,19 +412,8 @@ impl CountTable {
                     value: format!("{x}"),
                 });
             }
-            for row in dense.chunks_exact(v) {
-                let mut total = 0;
-                for (c, &n) in row.iter().enumerate() {
-                    if n > 0 {
-                        table.categories.push(c as u32);
-                        table.counts.push(n);
-                        total += n;
-                    }
-                }
-                table.labels.push(total);
-                table.offsets.push(table.counts.len());
-            }
-            return Ok((table, domain));
+            let identity: Vec<u32> = (0..v as u32).collect();
+            return Ok((CountTable::from_dense_rows(&dense, v, v, &identity), domain));
         }
         let mut scratch = vec![0u32; domain.len()];
         let mut touched: Vec<u32> = Vec::new();
@@ -488,11 +517,14 @@ fn from_small_integers(data: &[f64], n_units: usize) -> Option<(CountTable, Vec<
             let mut bad = false;
             let mut max = 0u8;
             for (code, &v) in codes.iter_mut().zip(values) {
-                let x = v as i32;
-                let small = f64::from(x) == v && (0..SMALL_INTEGERS as i32).contains(&x);
-                bad |= !small && !v.is_nan();
-                *code = if small { x as u8 + 1 } else { 0 };
-                max = max.max(*code);
+                // `as u8` saturates (NaN gives 0), so the round trip checks integrality and
+                // range at once; branch-free, so the loop vectorises.
+                let x = v as u8;
+                let small = (f64::from(x) == v) & (x < SMALL_INTEGERS as u8);
+                bad |= !small & !v.is_nan();
+                let c = x.wrapping_add(1) * u8::from(small);
+                *code = c;
+                max = max.max(c);
             }
             (!bad).then_some(max)
         })
@@ -531,20 +563,10 @@ fn from_small_integers(data: &[f64], n_units: usize) -> Option<(CountTable, Vec<
             domain.push((code - 1) as f64);
         }
     }
-    let mut table = CountTable::with_capacity(domain.len(), n_units, data.len() / 4);
-    for row in dense.chunks_exact(stride) {
-        let mut total = 0;
-        for (code, &n) in row.iter().enumerate().skip(1) {
-            if n > 0 {
-                table.categories.push(category_of[code]);
-                table.counts.push(n);
-                total += n;
-            }
-        }
-        table.labels.push(total);
-        table.offsets.push(table.counts.len());
-    }
-    Some((table, domain))
+    Some((
+        CountTable::from_dense_rows(&dense, stride, domain.len(), &category_of),
+        domain,
+    ))
 }
 
 /// Largest value domain read through a dense units × values table.
