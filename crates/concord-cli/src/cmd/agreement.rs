@@ -33,6 +33,7 @@ use std::process::ExitCode;
 ///   concord agreement labels.csv --metric cohen --weights quadratic --order low,mid,high
 ///   concord agreement labels.csv --metric fleiss --pairs --svg pairs.svg
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct Args {
     /// Labels CSV with header `item,annotator,label` (`-` reads standard input).
     labels: PathBuf,

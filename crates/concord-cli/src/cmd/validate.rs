@@ -19,6 +19,7 @@ use std::process::ExitCode;
 ///   concord validate
 ///   concord validate ../shared/conformance/agreement.json --json
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct Args {
     /// Reference-case files (JSON arrays of cases).
     files: Vec<PathBuf>,
