@@ -67,12 +67,12 @@ pub(crate) enum InputError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("{path}:{line}: column `{column}`: expected {expected}, found {found:?}")]
-    Field {
+    #[error("{path}:{line}: column `{column}`: expected {expected}, found `{found}`")]
+    BadValue {
         path: PathBuf,
         line: u64,
         column: &'static str,
-        expected: &'static str,
+        expected: String,
         found: String,
     },
     #[error("{path}:{line}: {message}")]

@@ -67,3 +67,8 @@ pub(crate) fn datasets_dir() -> Option<PathBuf> {
     eprintln!("notice: skipping, no shared data sets at {}", dir.display());
     None
 }
+
+/// The project root (two levels above this crate).
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

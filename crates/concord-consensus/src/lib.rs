@@ -1,5 +1,6 @@
 //! Concord's computations, with no I/O: truth inference over several experts' labels, and
 //! fusion of their masks, boxes and text spans ([`fusion`]).
+//! how far those labels agree ([`agreement`]).
 //!
 //! The crate is usable alone, the way crowd-kit is. Build an [`Annotations`] matrix from
 //! `(item, annotator, label)` triples, pick a method from [`truth`], and read the [`truth::Fit`]:
@@ -24,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agreement;
 mod data;
 pub mod fusion;
 pub mod truth;

@@ -1,10 +1,12 @@
 //! The command line: one file per subcommand, each with its `Args` and `run`.
 
 mod aggregate;
+mod agreement;
 mod common;
 mod evaluate;
 mod fuse;
 mod overlap;
+mod validate;
 
 use clap::{Parser, Subcommand};
 pub(crate) use fuse::number;
@@ -29,16 +31,20 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     Aggregate(aggregate::Args),
+    Agreement(agreement::Args),
     Evaluate(evaluate::Args),
     Fuse(fuse::Args),
     Overlap(overlap::Args),
+    Validate(validate::Args),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Aggregate(args) => aggregate::run(args),
+        Command::Agreement(args) => agreement::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Fuse(args) => fuse::run(args),
         Command::Overlap(args) => overlap::run(args),
+        Command::Validate(args) => validate::run(args),
     }
 }

@@ -84,11 +84,11 @@ pub(super) fn parse<T: FromStr>(
 }
 
 pub(super) fn field_error(path: &Path, line: u64, column: &Column, value: &str) -> InputError {
-    InputError::Field {
+    InputError::BadValue {
         path: path.into(),
         line,
         column: column.name,
-        expected: column.expected,
+        expected: column.expected.to_string(),
         found: value.to_string(),
     }
 }
