@@ -10,10 +10,12 @@ Model: 400 studies; true finding ~ Categorical(normal .45, pneumonia .25, effusi
 nodule .12). 16 readers: 4 thoracic radiologists (accuracy .90-.96), 6 general radiologists
 (.78-.88), 4 residents (.60-.75, and they over-call pneumonia), 1 medical student (.45) and one
 reader who answers "normal" most of the time whatever the image. Each study is read by 3 to 5
-distinct readers. Writes labels.csv (item,annotator,label), truth.csv (item,label) and gold.csv
-(every tenth study, the known answers a project would interleave).
+distinct readers. Writes labels.csv (item,annotator,label), truth.csv (item,label), gold.csv
+(every tenth study, the known answers a project would interleave) and items.jsonl (the studies
+as `concord import items` reads them, gold answers on every tenth).
 """
 import csv
+import json
 import random
 import sys
 
@@ -67,6 +69,12 @@ def main():
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["item", "label"])
         w.writerows(studies[::10])
+    with open(f"{out}/items.jsonl", "w") as f:
+        for i, (item, truth) in enumerate(studies):
+            row = {"id": item, "text": f"Frontal chest radiograph, synthetic study {item}."}
+            if i % 10 == 0:
+                row["gold"] = truth
+            f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

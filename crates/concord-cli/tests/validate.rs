@@ -60,8 +60,8 @@ fn a_wrong_expectation_fails_with_exit_1_and_computed_ignores_expected() {
                 "expected": {{"kappa": "NaN"}}, "tolerance": {{"abs": 1e-9, "rel": 1e-9}}}}]"#
         )
     };
-    let right = write(dir.path(), "right.json", &case("0.3333333333333333"));
-    let wrong = write(dir.path(), "wrong.json", &case("0.5"));
+    let right = write(dir.path(), "right.json", case("0.3333333333333333"));
+    let wrong = write(dir.path(), "wrong.json", case("0.5"));
     let (code, good) = outcomes(&["validate", right.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0);
     let (code, bad) = outcomes(&["validate", wrong.to_str().unwrap(), "--json"]);

@@ -40,7 +40,9 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -54,6 +56,10 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong horse", &hash));
         assert!(!verify_password("x", "not a hash"));
-        assert_ne!(hash, hash_password("correct horse", HashCost::Fast).unwrap(), "salted");
+        assert_ne!(
+            hash,
+            hash_password("correct horse", HashCost::Fast).unwrap(),
+            "salted"
+        );
     }
 }

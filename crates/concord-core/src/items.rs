@@ -103,7 +103,7 @@ pub fn read_items(path: &Path) -> Result<Vec<NewItem>, ImportError> {
         source,
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let rows: Vec<(u64, Map<String, Value>)> = if path
+    let rows: Rows = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
     {
@@ -184,7 +184,10 @@ fn kind_name(v: &Value) -> &'static str {
     }
 }
 
-fn read_csv_rows(path: &Path) -> Result<Vec<(u64, Map<String, Value>)>, ImportError> {
+/// Rows of an import file with their line numbers.
+type Rows = Vec<(u64, Map<String, Value>)>;
+
+fn read_csv_rows(path: &Path) -> Result<Rows, ImportError> {
     let line_error = |line: u64, reason: String| ImportError::Line {
         path: path.into(),
         line,

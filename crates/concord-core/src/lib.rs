@@ -2,8 +2,18 @@
 //!
 //! - [`protocol`]: versioned label schemas and the validation of submitted values.
 //! - [`items`]: importing items from JSONL or CSV, with content hashes.
+//! - [`policy`]: project settings, fixed and adaptive overlap, the qualification gate.
+//! - [`skills`]: skill snapshots for the posterior update after each submission.
+//! - [`auth`]: password hashing.
+//! - [`service`]: [`Core`], every workflow operation with its role check.
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod items;
+pub mod policy;
 pub mod protocol;
+pub mod service;
+pub mod skills;
+
+pub use service::{Core, CoreError, CoreResult};

@@ -85,7 +85,9 @@ impl Overlap {
                 match (accept, confidence) {
                     (Some(t), Some(c)) if c < t => settled(
                         ItemPhase::Adjudication,
-                        Some(format!("confidence {c:.3} below {t} after {n_labels} labels")),
+                        Some(format!(
+                            "confidence {c:.3} below {t} after {n_labels} labels"
+                        )),
                     ),
                     (Some(_), None) => settled(
                         ItemPhase::Adjudication,
@@ -94,7 +96,11 @@ impl Overlap {
                     _ => settled(ItemPhase::Complete, None),
                 }
             }
-            Overlap::Adaptive { min, max, threshold } => {
+            Overlap::Adaptive {
+                min,
+                max,
+                threshold,
+            } => {
                 if n_labels < min {
                     return open(min);
                 }
@@ -103,7 +109,9 @@ impl Overlap {
                     _ if n_labels < max => open(n_labels + 1),
                     Some(c) => settled(
                         ItemPhase::Adjudication,
-                        Some(format!("confidence {c:.3} below {threshold} after {n_labels} labels")),
+                        Some(format!(
+                            "confidence {c:.3} below {threshold} after {n_labels} labels"
+                        )),
                     ),
                     None => settled(
                         ItemPhase::Adjudication,
@@ -129,8 +137,12 @@ impl FromStr for Overlap {
             return Ok(Overlap::Fixed { k });
         }
         if let Some(rest) = s.strip_prefix("adaptive:") {
-            let (range, threshold) = rest.split_once('@').ok_or_else(|| format!("`{s}`: {usage}"))?;
-            let (min, max) = range.split_once("..").ok_or_else(|| format!("`{s}`: {usage}"))?;
+            let (range, threshold) = rest
+                .split_once('@')
+                .ok_or_else(|| format!("`{s}`: {usage}"))?;
+            let (min, max) = range
+                .split_once("..")
+                .ok_or_else(|| format!("`{s}`: {usage}"))?;
             let min: u32 = min.parse().map_err(|_| format!("`{s}`: {usage}"))?;
             let max: u32 = max.parse().map_err(|_| format!("`{s}`: {usage}"))?;
             let threshold: f64 = threshold.parse().map_err(|_| format!("`{s}`: {usage}"))?;
@@ -140,7 +152,11 @@ impl FromStr for Overlap {
             if !(threshold > 0.0 && threshold <= 1.0) {
                 return Err(format!("`{s}`: THRESHOLD must be in (0, 1]"));
             }
-            return Ok(Overlap::Adaptive { min, max, threshold });
+            return Ok(Overlap::Adaptive {
+                min,
+                max,
+                threshold,
+            });
         }
         Err(format!("`{s}`: {usage}"))
     }
@@ -150,7 +166,11 @@ impl fmt::Display for Overlap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Overlap::Fixed { k } => write!(f, "fixed:{k}"),
-            Overlap::Adaptive { min, max, threshold } => write!(f, "adaptive:{min}..{max}@{threshold}"),
+            Overlap::Adaptive {
+                min,
+                max,
+                threshold,
+            } => write!(f, "adaptive:{min}..{max}@{threshold}"),
         }
     }
 }
@@ -227,7 +247,10 @@ impl Settings {
     /// A message naming the setting.
     pub fn check(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.gold_rate) {
-            return Err(format!("gold rate must be in [0, 1], got {}", self.gold_rate));
+            return Err(format!(
+                "gold rate must be in [0, 1], got {}",
+                self.gold_rate
+            ));
         }
         if let Some(a) = self.accept
             && !(0.0..=1.0).contains(&a)
@@ -254,10 +277,23 @@ mod tests {
         for s in ["fixed:3", "adaptive:2..5@0.95"] {
             assert_eq!(s.parse::<Overlap>().unwrap().to_string(), s);
         }
-        for bad in ["fixed:0", "fixed:x", "adaptive:3..2@0.9", "adaptive:2..5@1.5", "adaptive:2..5", "many"] {
+        for bad in [
+            "fixed:0",
+            "fixed:x",
+            "adaptive:3..2@0.9",
+            "adaptive:2..5@1.5",
+            "adaptive:2..5",
+            "many",
+        ] {
             assert!(bad.parse::<Overlap>().is_err(), "{bad}");
         }
-        assert_eq!("10@0.8".parse::<Qualification>().unwrap(), Qualification { n: 10, accuracy: 0.8 });
+        assert_eq!(
+            "10@0.8".parse::<Qualification>().unwrap(),
+            Qualification {
+                n: 10,
+                accuracy: 0.8
+            }
+        );
         assert!("0@0.8".parse::<Qualification>().is_err());
     }
 
@@ -281,8 +317,17 @@ mod tests {
     #[test]
     fn fixed_with_and_without_accept() {
         let policy = Overlap::Fixed { k: 3 };
-        assert_eq!(policy.decide(2, Some((json!("a"), 0.5)), Some(0.8)).phase, ItemPhase::Open);
-        assert_eq!(policy.decide(3, Some((json!("a"), 0.5)), None).phase, ItemPhase::Complete);
-        assert_eq!(policy.decide(3, Some((json!("a"), 0.5)), Some(0.8)).phase, ItemPhase::Adjudication);
+        assert_eq!(
+            policy.decide(2, Some((json!("a"), 0.5)), Some(0.8)).phase,
+            ItemPhase::Open
+        );
+        assert_eq!(
+            policy.decide(3, Some((json!("a"), 0.5)), None).phase,
+            ItemPhase::Complete
+        );
+        assert_eq!(
+            policy.decide(3, Some((json!("a"), 0.5)), Some(0.8)).phase,
+            ItemPhase::Adjudication
+        );
     }
 }

@@ -31,7 +31,13 @@ impl SkillSnapshot {
     pub fn uninformed(classes: Vec<String>) -> Self {
         let k = classes.len();
         let fallback = one_coin(k, DEFAULT_ACCURACY);
-        Self { prior: vec![1.0 / k as f64; k], classes, confusion: HashMap::new(), fallback, n_annotations: 0 }
+        Self {
+            prior: vec![1.0 / k as f64; k],
+            classes,
+            confusion: HashMap::new(),
+            fallback,
+            n_annotations: 0,
+        }
     }
 
     /// A snapshot from a fit whose classes are `fit_classes` (a subset of `classes`, the
@@ -46,7 +52,12 @@ impl SkillSnapshot {
         let k = classes.len();
         let index: Vec<usize> = fit_classes
             .iter()
-            .map(|c| classes.iter().position(|p| p.as_str() == &**c).expect("fit classes are protocol classes"))
+            .map(|c| {
+                classes
+                    .iter()
+                    .position(|p| p.as_str() == &**c)
+                    .expect("fit classes are protocol classes")
+            })
             .collect();
         let mut prior = vec![1e-3; k];
         for (f, &p) in fit.class_prior.iter().enumerate() {
@@ -81,7 +92,13 @@ impl SkillSnapshot {
             confusion.insert(id, matrix);
         }
         let fallback = pooled(&confusion, k);
-        Self { classes, prior, confusion, fallback, n_annotations }
+        Self {
+            classes,
+            prior,
+            confusion,
+            fallback,
+            n_annotations,
+        }
     }
 
     /// The posterior over classes of an item labelled `labels` (annotator id, class index), and
@@ -107,8 +124,18 @@ impl SkillSnapshot {
 }
 
 fn one_coin(k: usize, accuracy: f64) -> Vec<Vec<f64>> {
-    let off = if k > 1 { (1.0 - accuracy) / (k - 1) as f64 } else { 0.0 };
-    (0..k).map(|t| (0..k).map(|g| if t == g { accuracy } else { off }).collect()).collect()
+    let off = if k > 1 {
+        (1.0 - accuracy) / (k - 1) as f64
+    } else {
+        0.0
+    };
+    (0..k)
+        .map(|t| {
+            (0..k)
+                .map(|g| if t == g { accuracy } else { off })
+                .collect()
+        })
+        .collect()
 }
 
 fn normalise(v: &mut [f64]) {

@@ -6,6 +6,7 @@ mod common;
 mod evaluate;
 mod fuse;
 mod overlap;
+mod platform;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,25 @@ pub(crate) enum Command {
     Fuse(fuse::Args),
     Overlap(overlap::Args),
     Validate(validate::Args),
+    /// Create the database and its first administrator.
+    Init(platform::init::InitArgs),
+    /// Manage users.
+    User(platform::user::UserArgs),
+    /// Manage projects.
+    Project(platform::project::ProjectArgs),
+    /// Manage protocol versions.
+    Protocol(platform::project::ProtocolArgs),
+    /// Import items into a project.
+    Import(platform::items::ImportArgs),
+    Next(platform::labeling::NextArgs),
+    Submit(platform::labeling::SubmitArgs),
+    Consensus(platform::labeling::ConsensusArgs),
+    /// The adjudication queue.
+    Adjudication(platform::adjudication::AdjudicationArgs),
+    Adjudicate(platform::adjudication::AdjudicateArgs),
+    Status(platform::labeling::StatusArgs),
+    Export(platform::export::ExportArgs),
+    Demo(platform::demo::DemoArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -46,5 +66,26 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Fuse(args) => fuse::run(args),
         Command::Overlap(args) => overlap::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Init(args) => platform::init::run(args).map(|()| ExitCode::SUCCESS),
+        Command::User(args) => platform::user::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Project(args) => platform::project::run_project(args).map(|()| ExitCode::SUCCESS),
+        Command::Protocol(args) => {
+            platform::project::run_protocol(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Import(args) => platform::items::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Next(args) => platform::labeling::run_next(args).map(|()| ExitCode::SUCCESS),
+        Command::Submit(args) => platform::labeling::run_submit(args).map(|()| ExitCode::SUCCESS),
+        Command::Consensus(args) => {
+            platform::labeling::run_consensus(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Adjudication(args) => {
+            platform::adjudication::run_list(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Adjudicate(args) => {
+            platform::adjudication::run_adjudicate(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Status(args) => platform::labeling::run_status(args).map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => platform::export::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => platform::demo::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -1,0 +1,199 @@
+//! `concord project` and `concord protocol`: projects and their versioned protocols.
+
+use super::{Db, actor, block_on, print_json};
+use anyhow::Context;
+use concord_core::policy::{Overlap, Qualification, Settings};
+use std::path::PathBuf;
+
+/// Manage projects.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProjectArgs {
+    #[command(subcommand)]
+    command: ProjectCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ProjectCommand {
+    /// Create a project from a protocol file (YAML or JSON).
+    ///
+    /// Examples:
+    ///   concord project create cxr --protocol cxr.yaml --overlap adaptive:2..5@0.95 --gold-rate 0.1
+    ///   concord project create mammo --protocol birads.json --overlap fixed:3 --qualify 10@0.8
+    Create(CreateArgs),
+    /// List projects.
+    List(ListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    #[command(flatten)]
+    db: Db,
+    /// Project name.
+    name: String,
+    /// The protocol: label tasks, classes with definitions and examples, decision rules.
+    #[arg(long, value_name = "FILE")]
+    protocol: PathBuf,
+    /// Labels per item: `fixed:K`, or `adaptive:MIN..MAX@THRESHOLD` (ask one more expert only
+    /// while the top class's posterior is below THRESHOLD; at MAX, adjudication).
+    #[arg(long, default_value = "fixed:3", value_parser = |s: &str| s.parse::<Overlap>())]
+    overlap: Overlap,
+    /// Share of each annotator's assignments that are gold items, indistinguishable to them.
+    #[arg(long, default_value_t = 0.0)]
+    gold_rate: f64,
+    /// Consensus method (`concord aggregate --help` lists them).
+    #[arg(long, default_value = "ds")]
+    method: String,
+    /// Qualification gate `N@ACCURACY`: a new annotator first answers N gold items and needs
+    /// that accuracy before real work.
+    #[arg(long, value_parser = |s: &str| s.parse::<Qualification>())]
+    qualify: Option<Qualification>,
+    /// For fixed overlap: send fully labelled items below this confidence to adjudication.
+    #[arg(long)]
+    accept: Option<f64>,
+    /// Seconds an annotator holds a leased item.
+    #[arg(long, default_value_t = 3600)]
+    lease_seconds: u32,
+    /// New labels after which skills are re-fitted in the background.
+    #[arg(long, default_value_t = 500)]
+    refit_every: u32,
+    /// Seed of consensus runs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The manager acting (default: the first administrator).
+    #[arg(long = "as", value_name = "USER")]
+    acting: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    #[command(flatten)]
+    db: Db,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Manage protocol versions.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProtocolArgs {
+    #[command(subcommand)]
+    command: ProtocolCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ProtocolCommand {
+    /// Store a new version of a project's protocol, with a note saying what changed.
+    ///
+    /// Example:
+    ///   concord protocol update cxr cxr-v2.yaml --note "split effusion into small/large"
+    Update(UpdateArgs),
+    /// Print a protocol version (default: the latest) as JSON.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    #[command(flatten)]
+    db: Db,
+    /// Project name.
+    project: String,
+    /// The new protocol (YAML or JSON).
+    file: PathBuf,
+    /// What changed and why.
+    #[arg(long)]
+    note: String,
+    /// The manager acting (default: the first administrator).
+    #[arg(long = "as", value_name = "USER")]
+    acting: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    db: Db,
+    /// Project name.
+    project: String,
+    /// Version (default: latest).
+    #[arg(long)]
+    version: Option<i64>,
+}
+
+pub(crate) fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
+    match args.command {
+        ProjectCommand::Create(args) => {
+            let text = std::fs::read_to_string(&args.protocol).with_context(|| {
+                format!("{}: cannot read the protocol", args.protocol.display())
+            })?;
+            let settings = Settings {
+                overlap: args.overlap,
+                gold_rate: args.gold_rate,
+                method: args.method,
+                qualify: args.qualify,
+                accept: args.accept,
+                lease_seconds: args.lease_seconds,
+                refit_every: args.refit_every,
+                seed: args.seed,
+            };
+            block_on(async {
+                let core = args.db.open().await?;
+                let manager = actor(&core, args.acting.as_deref()).await?;
+                let project = core
+                    .create_project(&manager, &args.name, &text, settings)
+                    .await
+                    .with_context(|| format!("{}", args.protocol.display()))?;
+                eprintln!("concord: created project `{}`", project.name);
+                Ok(())
+            })
+        }
+        ProjectCommand::List(args) => block_on(async {
+            let core = args.db.open().await?;
+            let projects = core.store().projects().await?;
+            if args.json {
+                let rows: Vec<_> = projects
+                    .iter()
+                    .map(|p| serde_json::json!({"name": p.name, "settings": p.settings}))
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for p in &projects {
+                    println!("{}", p.name);
+                }
+            }
+            Ok(())
+        }),
+    }
+}
+
+pub(crate) fn run_protocol(args: ProtocolArgs) -> anyhow::Result<()> {
+    match args.command {
+        ProtocolCommand::Update(args) => {
+            let text = std::fs::read_to_string(&args.file)
+                .with_context(|| format!("{}: cannot read the protocol", args.file.display()))?;
+            block_on(async {
+                let core = args.db.open().await?;
+                let manager = actor(&core, args.acting.as_deref()).await?;
+                let version = core
+                    .update_protocol(&manager, &args.project, &text, &args.note)
+                    .await
+                    .with_context(|| format!("{}", args.file.display()))?;
+                eprintln!(
+                    "concord: `{}` protocol version {}",
+                    args.project, version.version
+                );
+                Ok(())
+            })
+        }
+        ProtocolCommand::Show(args) => block_on(async {
+            let core = args.db.open().await?;
+            let project = core.store().project(&args.project).await?;
+            let protocol = core.store().protocol(project.id, args.version).await?;
+            print_json(&serde_json::json!({
+                "project": project.name,
+                "version": protocol.version,
+                "note": protocol.note,
+                "sha256": protocol.schema_sha256,
+                "protocol": protocol.schema,
+            }))
+        }),
+    }
+}

@@ -1,0 +1,1452 @@
+//! [`Core`]: every workflow operation, with its role check, over a [`Store`].
+
+use crate::auth::{HashCost, hash_password, verify_password};
+use crate::items::read_items;
+use crate::policy::Settings;
+use crate::protocol::{Protocol, is_uncertain};
+use crate::skills::SkillSnapshot;
+use concord_consensus::truth::{Method, MethodParams};
+use concord_consensus::{AnnotationsBuilder, DuplicatePolicy};
+use concord_store::{
+    Adjudication, Annotation, ConsensusRun, Enrolment, Item, ItemDecision, ItemPhase, ItemState,
+    LeaseRequest, Millis, NewAdjudication, NewAnnotation, NewConsensusLabel, NewConsensusRun,
+    NewItem, NewProtocol, NewSkill, NewUser, Phase, Project, ProtocolVersion, Purpose, Role, Store,
+    StoreError, User,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// What went wrong, in terms a user can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The actor's roles do not allow the operation.
+    #[error("permission denied: {0}")]
+    Forbidden(String),
+    /// The request is invalid (a value outside the protocol, a bad setting).
+    #[error("{0}")]
+    Invalid(String),
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// An import file was refused.
+    #[error(transparent)]
+    Import(#[from] crate::items::ImportError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => CoreError::NotFound(what),
+            StoreError::Conflict(what) => CoreError::Conflict(what),
+            other => CoreError::Store(other),
+        }
+    }
+}
+
+/// Shorthand for core results.
+pub type CoreResult<T> = Result<T, CoreError>;
+
+/// Where the core reads the time (a test can hold it still or move it).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch, UTC.
+    fn now(&self) -> Millis;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis)
+    }
+}
+
+/// An item handed to an annotator: its content and nothing of anyone else's labels, nor whether
+/// it is gold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    /// The item's id.
+    pub item: String,
+    /// `text`, `image` or `uri`.
+    pub kind: String,
+    /// The text, image path or URI.
+    pub content: String,
+    /// The protocol version to label under.
+    pub protocol_version: i64,
+    /// When the lease runs out (ms since the epoch).
+    pub lease_expires_at: Millis,
+}
+
+/// Feedback after a gold item: the reference answer and whether the submission matched it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoldFeedback {
+    /// Whether the primary task's answer matched the reference.
+    pub correct: bool,
+    /// The reference answer.
+    pub reference: Value,
+    /// The protocol's definition of the reference class, when there is one.
+    pub definition: Option<String>,
+}
+
+/// What a submission did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    /// The stored annotation's id.
+    pub annotation_id: i64,
+    /// Feedback when the item was gold.
+    pub gold: Option<GoldFeedback>,
+    /// The annotator's qualification state after this submission, when the gate applies.
+    pub qualification: Option<String>,
+}
+
+/// One item waiting for an adjudicator, with every read and each reader's skill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueEntry {
+    /// The item's id.
+    pub item: String,
+    /// Why it is in the queue.
+    pub reason: Option<String>,
+    /// The current consensus label and confidence.
+    pub label: Option<Value>,
+    /// Its posterior probability.
+    pub confidence: Option<f64>,
+    /// Every current read.
+    pub reads: Vec<Read>,
+}
+
+/// One annotator's read of an item, for adjudicators.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Read {
+    /// The annotation's id.
+    pub annotation_id: i64,
+    /// The annotator's login name.
+    pub annotator: String,
+    /// The value.
+    pub value: Value,
+    /// The annotator's expected accuracy on the primary task, when a skill snapshot exists.
+    pub skill: Option<f64>,
+}
+
+/// A summary of a project.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    /// Project name.
+    pub project: String,
+    /// Items by workflow phase (`open`, `complete`, `adjudication`, `adjudicated`, `gold`).
+    pub items: HashMap<String, usize>,
+    /// Current annotations.
+    pub annotations: usize,
+    /// Mean labels per regular item.
+    pub labels_per_item: f64,
+    /// Pairwise percent agreement on the primary task among items with at least two answers.
+    pub agreement: Option<f64>,
+    /// The latest consensus run's id.
+    pub latest_run: Option<i64>,
+}
+
+/// One row of the exported reference standard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportRow {
+    /// The item's id.
+    pub item: String,
+    /// The reference label (the primary task's class), or `null` while pending.
+    pub label: Option<Value>,
+    /// Its confidence (1 for adjudicated items).
+    pub confidence: Option<f64>,
+    /// `auto`, `adjudicated`, `needs_adjudication` or `pending`.
+    pub status: String,
+    /// Current labels.
+    pub labels: i64,
+    /// The consensus run the label comes from (adjudicated items: the run the adjudicator saw).
+    pub run: Option<i64>,
+}
+
+/// The result of a consensus run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// The stored run's id.
+    pub run: i64,
+    /// Method short name.
+    pub method: String,
+    /// Items labelled.
+    pub items: usize,
+    /// Annotations read.
+    pub annotations: usize,
+    /// Iterations run.
+    pub iterations: u32,
+    /// Whether it converged.
+    pub converged: bool,
+    /// Items now complete, in adjudication, still open.
+    pub complete: usize,
+    /// Items sent to (or kept in) adjudication.
+    pub adjudication: usize,
+    /// Items that still need labels.
+    pub open: usize,
+    /// Hex SHA-256 of the input annotation set.
+    pub input_sha256: String,
+}
+
+/// A user to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRequest {
+    /// Login name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Password, or none for an account that cannot log in.
+    pub password: Option<String>,
+    /// Free-text qualification.
+    pub qualification: Option<String>,
+    /// Cost per label.
+    pub cost: f64,
+}
+
+/// The workflow engine. Cheap to clone; clones share the store and the skill cache.
+#[derive(Clone)]
+pub struct Core {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hash_cost: HashCost,
+    cache: Arc<Mutex<HashMap<i64, CachedSkills>>>,
+}
+
+/// A project's skill snapshot and how many submissions it has not seen.
+#[derive(Debug, Clone)]
+struct CachedSkills {
+    snapshot: Arc<SkillSnapshot>,
+    protocol_version: i64,
+    new_labels: u32,
+    refitting: bool,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A project with its settings and latest protocol, parsed.
+struct Context {
+    project: Project,
+    settings: Settings,
+    protocol: ProtocolVersion,
+    parsed: Protocol,
+}
+
+impl Core {
+    /// A core over `store` with the system clock and production password hashing.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            clock: Arc::new(SystemClock),
+            hash_cost: HashCost::Standard,
+            cache: Default::default(),
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the password hashing cost (tests).
+    pub fn with_hash_cost(mut self, cost: HashCost) -> Self {
+        self.hash_cost = cost;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    // Users.
+
+    /// Creates the first administrator. Refused once any user exists.
+    ///
+    /// # Errors
+    /// [`CoreError::Conflict`] when users exist already.
+    pub async fn init_admin(&self, name: &str, password: Option<&str>) -> CoreResult<User> {
+        if !self.store.users().await?.is_empty() {
+            return Err(CoreError::Conflict(
+                "the database already has users; use `concord user add`".into(),
+            ));
+        }
+        self.create_user(UserRequest {
+            name: name.into(),
+            roles: vec![Role::Admin],
+            password: password.map(String::from),
+            qualification: None,
+            cost: 1.0,
+        })
+        .await
+    }
+
+    /// Creates a user (the actor must be an admin).
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] for a non-admin actor, [`CoreError::Invalid`] for a bad name or
+    /// no role, [`CoreError::Conflict`] when the name is taken.
+    pub async fn add_user(&self, actor: &User, request: UserRequest) -> CoreResult<User> {
+        require(actor, Role::Admin, "add users")?;
+        self.create_user(request).await
+    }
+
+    async fn create_user(&self, request: UserRequest) -> CoreResult<User> {
+        if request.name.trim().is_empty() || request.name.chars().any(char::is_whitespace) {
+            return Err(CoreError::Invalid(format!(
+                "`{}` is not a valid user name (no spaces)",
+                request.name
+            )));
+        }
+        if request.roles.is_empty() {
+            return Err(CoreError::Invalid("a user needs at least one role".into()));
+        }
+        if !(request.cost > 0.0 && request.cost.is_finite()) {
+            return Err(CoreError::Invalid(format!(
+                "cost per label must be positive, got {}",
+                request.cost
+            )));
+        }
+        let password_hash = match &request.password {
+            Some(p) if p.is_empty() => {
+                return Err(CoreError::Invalid("the password is empty".into()));
+            }
+            Some(p) => Some(hash_password(p, self.hash_cost).map_err(CoreError::Invalid)?),
+            None => None,
+        };
+        let qualifications = match &request.qualification {
+            Some(q) => json!([q]),
+            None => json!([]),
+        };
+        let user = NewUser {
+            display_name: request.name.clone(),
+            name: request.name,
+            email: None,
+            roles: request.roles,
+            password_hash,
+            qualifications,
+            cost: request.cost,
+        };
+        Ok(self.store.create_user(user, self.now()).await?)
+    }
+
+    /// The user with this login name.
+    ///
+    /// # Errors
+    /// [`CoreError::NotFound`].
+    pub async fn user(&self, name: &str) -> CoreResult<User> {
+        Ok(self.store.user(name).await?)
+    }
+
+    /// Checks a password; the same error for an unknown user and a wrong password.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] when the credentials do not match or the account is disabled.
+    pub async fn authenticate(&self, name: &str, password: &str) -> CoreResult<User> {
+        let denied = || CoreError::Forbidden("wrong user name or password".into());
+        let user = self.store.user(name).await.map_err(|_| denied())?;
+        match &user.password_hash {
+            Some(hash) if !user.disabled && verify_password(password, hash) => Ok(user),
+            _ => Err(denied()),
+        }
+    }
+
+    // Projects and protocols.
+
+    /// Creates a project from a protocol text (YAML or JSON) and settings.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless the actor is a manager; [`CoreError::Invalid`] for a bad
+    /// protocol or settings; [`CoreError::Conflict`] when the name is taken.
+    pub async fn create_project(
+        &self,
+        actor: &User,
+        name: &str,
+        protocol_text: &str,
+        settings: Settings,
+    ) -> CoreResult<Project> {
+        require(actor, Role::Manager, "create projects")?;
+        if name.trim().is_empty() {
+            return Err(CoreError::Invalid("the project needs a name".into()));
+        }
+        settings.check().map_err(CoreError::Invalid)?;
+        let protocol = Protocol::parse(protocol_text)
+            .map_err(|e| CoreError::Invalid(format!("protocol: {e}")))?;
+        if matches!(settings.overlap, crate::policy::Overlap::Adaptive { .. })
+            && protocol.primary_task().is_none()
+        {
+            return Err(CoreError::Invalid(
+                "adaptive overlap needs a `single` or `ordinal` task to measure the consensus on"
+                    .into(),
+            ));
+        }
+        let schema = serde_json::to_value(&protocol).expect("protocols serialise");
+        let settings_json = serde_json::to_value(&settings).expect("settings serialise");
+        let new = NewProtocol {
+            schema,
+            note: "initial version".into(),
+            created_by: Some(actor.id),
+        };
+        let (project, _) = self
+            .store
+            .create_project(name, settings_json, new, self.now())
+            .await?;
+        Ok(project)
+    }
+
+    /// Stores a new protocol version with a change note.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager; [`CoreError::Invalid`] for a bad protocol or an
+    /// empty note.
+    pub async fn update_protocol(
+        &self,
+        actor: &User,
+        project: &str,
+        protocol_text: &str,
+        note: &str,
+    ) -> CoreResult<ProtocolVersion> {
+        require(actor, Role::Manager, "change protocols")?;
+        if note.trim().is_empty() {
+            return Err(CoreError::Invalid(
+                "a protocol change needs a note saying what changed".into(),
+            ));
+        }
+        let project = self.store.project(project).await?;
+        let protocol = Protocol::parse(protocol_text)
+            .map_err(|e| CoreError::Invalid(format!("protocol: {e}")))?;
+        let schema = serde_json::to_value(&protocol).expect("protocols serialise");
+        let new = NewProtocol {
+            schema,
+            note: note.into(),
+            created_by: Some(actor.id),
+        };
+        Ok(self.store.add_protocol(project.id, new, self.now()).await?)
+    }
+
+    async fn context(&self, project: &str) -> CoreResult<Context> {
+        let project = self.store.project(project).await?;
+        let settings: Settings = serde_json::from_value(project.settings.clone()).map_err(|e| {
+            CoreError::Store(StoreError::Integrity(format!("project settings: {e}")))
+        })?;
+        let protocol = self.store.protocol(project.id, None).await?;
+        let parsed: Protocol = serde_json::from_value(protocol.schema.clone())
+            .map_err(|e| CoreError::Store(StoreError::Integrity(format!("protocol: {e}"))))?;
+        Ok(Context {
+            project,
+            settings,
+            protocol,
+            parsed,
+        })
+    }
+
+    // Items.
+
+    /// Imports items from a JSONL or CSV file, all or nothing; gold answers are validated
+    /// against the protocol.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager; [`CoreError::Import`] naming the line of a bad
+    /// row; [`CoreError::Invalid`] for a gold answer outside the protocol (with its line);
+    /// [`CoreError::Conflict`] for an id already in the project.
+    pub async fn import_items(
+        &self,
+        actor: &User,
+        project: &str,
+        path: &Path,
+    ) -> CoreResult<usize> {
+        require(actor, Role::Manager, "import items")?;
+        let ctx = self.context(project).await?;
+        let items = read_items(path)?;
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            let gold = match &item.gold {
+                None => None,
+                Some(Value::String(s)) => Some(ctx.parsed.parse_value(s).map_err(|e| {
+                    CoreError::Invalid(format!("{}:{}: gold: {e}", path.display(), item.line))
+                })?),
+                Some(v) => {
+                    let v = ctx.parsed.parse_value(&v.to_string()).map_err(|e| {
+                        CoreError::Invalid(format!("{}:{}: gold: {e}", path.display(), item.line))
+                    })?;
+                    Some(v)
+                }
+            };
+            rows.push(NewItem {
+                external_id: item.external_id,
+                kind: item.kind.as_str().into(),
+                content: item.content,
+                content_sha256: item.content_sha256,
+                metadata: Value::Object(item.metadata),
+                gold,
+            });
+        }
+        let needed = i64::from(ctx.settings.overlap.initial());
+        Ok(self
+            .store
+            .import_items(ctx.project.id, rows, needed, self.now())
+            .await?)
+    }
+
+    // Assignment.
+
+    /// Leases the next item for an annotator: the same item again while a lease is active,
+    /// qualification gold while the gate is open, interleaved gold at the project's gold rate,
+    /// otherwise the regular item closest to done. `None` when nothing is left.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless the user is an annotator, or failed the qualification
+    /// gate; [`CoreError::Conflict`] when the gate needs more gold items than the project has.
+    pub async fn next(&self, project: &str, annotator: &User) -> CoreResult<Option<Task>> {
+        require(annotator, Role::Annotator, "label items")?;
+        let ctx = self.context(project).await?;
+        let now = self.now();
+        if let Some(lease) = self
+            .store
+            .active_lease(ctx.project.id, annotator.id, now)
+            .await?
+        {
+            let item = self.store.item_by_id(lease.item_id).await?;
+            return Ok(Some(task(&item, lease.protocol_version, lease.expires_at)));
+        }
+        let request = |purpose| LeaseRequest {
+            project_id: ctx.project.id,
+            annotator_id: annotator.id,
+            purpose,
+            protocol_version: ctx.protocol.version,
+            now,
+            lease_ms: i64::from(ctx.settings.lease_seconds) * 1000,
+        };
+        if let Some(gate) = ctx.settings.qualify {
+            let enrolment = self.store.enrolment(ctx.project.id, annotator.id).await?;
+            match enrolment.as_ref().map(|e| e.phase) {
+                Some(Phase::Failed) => {
+                    let e = enrolment.expect("matched");
+                    return Err(CoreError::Forbidden(format!(
+                        "{} did not pass the qualification gate of `{}` ({} of {} gold items right, {:.0}% needed)",
+                        annotator.name,
+                        ctx.project.name,
+                        e.gold_correct,
+                        e.gold_answered,
+                        gate.accuracy * 100.0
+                    )));
+                }
+                Some(Phase::Qualified) => {}
+                None | Some(Phase::Qualifying) => {
+                    let lease = self.store.lease(request(Purpose::Qualification)).await?;
+                    return match lease {
+                        Some(lease) => {
+                            let item = self.store.item_by_id(lease.item_id).await?;
+                            Ok(Some(task(&item, lease.protocol_version, lease.expires_at)))
+                        }
+                        None => Err(CoreError::Conflict(format!(
+                            "the qualification gate needs {} gold items and `{}` has too few left for {}",
+                            gate.n, ctx.project.name, annotator.name
+                        ))),
+                    };
+                }
+            }
+        }
+        if ctx.settings.gold_rate > 0.0 {
+            let (regular, gold, _) = self
+                .store
+                .assignment_counts(ctx.project.id, annotator.id)
+                .await?;
+            if wants_gold(
+                ctx.settings.gold_rate,
+                ctx.settings.seed,
+                annotator.id,
+                regular,
+                gold,
+            ) && let Some(lease) = self.store.lease(request(Purpose::Gold)).await?
+            {
+                let item = self.store.item_by_id(lease.item_id).await?;
+                return Ok(Some(task(&item, lease.protocol_version, lease.expires_at)));
+            }
+        }
+        match self.store.lease(request(Purpose::Regular)).await? {
+            Some(lease) => {
+                let item = self.store.item_by_id(lease.item_id).await?;
+                Ok(Some(task(&item, lease.protocol_version, lease.expires_at)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Submits a value (as typed: a class id for a one-task protocol, else JSON keyed by task)
+    /// for an item the annotator holds a lease on. The item's posterior is updated with the
+    /// current skill snapshot and the adaptive policy decides whether it needs another expert,
+    /// is complete, or goes to adjudication, in the same transaction.
+    ///
+    /// # Errors
+    /// [`CoreError::Invalid`] for a value outside the protocol (naming the task);
+    /// [`CoreError::Conflict`] without an active lease; [`CoreError::Forbidden`] unless
+    /// annotator; [`CoreError::NotFound`] for an unknown item.
+    pub async fn submit(
+        &self,
+        project: &str,
+        annotator: &User,
+        item: &str,
+        value: &str,
+        time_spent_ms: Option<i64>,
+    ) -> CoreResult<Receipt> {
+        require(annotator, Role::Annotator, "label items")?;
+        let ctx = self.context(project).await?;
+        let item = self.store.item(ctx.project.id, item).await?;
+        let value = ctx
+            .parsed
+            .parse_value(value)
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let now = self.now();
+        let lease = self
+            .store
+            .active_lease(ctx.project.id, annotator.id, now)
+            .await?;
+        let purpose = match &lease {
+            Some(l) if l.item_id == item.id => l.purpose,
+            _ => {
+                return Err(CoreError::Conflict(format!(
+                    "{} holds no active lease on item `{}` (run `concord next` first; leases expire after {} s)",
+                    annotator.name, item.external_id, ctx.settings.lease_seconds
+                )));
+            }
+        };
+        let correct = item
+            .gold
+            .as_ref()
+            .map(|gold| same_answer(&ctx.parsed, &value, gold));
+        let enrolment = match (purpose, ctx.settings.qualify) {
+            (Purpose::Qualification, Some(gate)) => {
+                let mut e = self
+                    .store
+                    .enrolment(ctx.project.id, annotator.id)
+                    .await?
+                    .unwrap_or(Enrolment {
+                        phase: Phase::Qualifying,
+                        gold_answered: 0,
+                        gold_correct: 0,
+                    });
+                e.gold_answered += 1;
+                e.gold_correct += i64::from(correct == Some(true));
+                if e.gold_answered >= i64::from(gate.n) {
+                    let accuracy = e.gold_correct as f64 / e.gold_answered as f64;
+                    e.phase = if accuracy >= gate.accuracy {
+                        Phase::Qualified
+                    } else {
+                        Phase::Failed
+                    };
+                }
+                Some(e)
+            }
+            _ => None,
+        };
+        let snapshot = self.snapshot(&ctx).await?;
+        let decide = decider(&ctx, snapshot.clone());
+        let submitted = self
+            .store
+            .submit(
+                NewAnnotation {
+                    item_id: item.id,
+                    annotator_id: annotator.id,
+                    value,
+                    time_spent_ms,
+                    now,
+                },
+                enrolment.clone(),
+                &decide,
+            )
+            .await?;
+        if submitted.purpose == Purpose::Regular {
+            self.note_new_label(&ctx);
+        }
+        let gold = item.gold.as_ref().map(|reference| GoldFeedback {
+            correct: correct == Some(true),
+            reference: reference.clone(),
+            definition: definition_of(&ctx.parsed, reference),
+        });
+        Ok(Receipt {
+            annotation_id: submitted.annotation.id,
+            gold,
+            qualification: enrolment.map(|e| e.phase.as_str().to_string()),
+        })
+    }
+
+    /// The project's skill snapshot: cached, else from the latest consensus run, else
+    /// uninformed.
+    async fn snapshot(&self, ctx: &Context) -> CoreResult<Arc<SkillSnapshot>> {
+        let Some(task) = ctx.parsed.primary_task() else {
+            return Ok(Arc::new(SkillSnapshot::uninformed(vec!["-".into()])));
+        };
+        if let Some(c) = self.cache.lock().expect("cache lock").get(&ctx.project.id)
+            && c.protocol_version == ctx.protocol.version
+        {
+            return Ok(c.snapshot.clone());
+        }
+        let classes: Vec<String> = task.classes.iter().map(|c| c.id.clone()).collect();
+        let mut snapshot = SkillSnapshot::uninformed(classes.clone());
+        if let Some(run) = self.store.latest_run(ctx.project.id).await?
+            && let Some(stored) = run.parameters.get("snapshot")
+            && let Ok(s) = serde_json::from_value::<SkillSnapshot>(stored.clone())
+            && s.classes == classes
+        {
+            snapshot = s;
+        }
+        let snapshot = Arc::new(snapshot);
+        self.cache.lock().expect("cache lock").insert(
+            ctx.project.id,
+            CachedSkills {
+                snapshot: snapshot.clone(),
+                protocol_version: ctx.protocol.version,
+                new_labels: 0,
+                refitting: false,
+            },
+        );
+        Ok(snapshot)
+    }
+
+    /// Counts a new label and starts a background re-fit of the skills when enough arrived.
+    fn note_new_label(&self, ctx: &Context) {
+        let due = {
+            let mut cache = self.cache.lock().expect("cache lock");
+            let Some(c) = cache.get_mut(&ctx.project.id) else {
+                return;
+            };
+            c.new_labels += 1;
+            if c.new_labels >= ctx.settings.refit_every && !c.refitting {
+                c.refitting = true;
+                true
+            } else {
+                false
+            }
+        };
+        if due && let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let core = self.clone();
+            let name = ctx.project.name.clone();
+            let project_id = ctx.project.id;
+            handle.spawn(async move {
+                let result = core.refit(&name).await;
+                let mut cache = core.cache.lock().expect("cache lock");
+                if let Some(c) = cache.get_mut(&project_id) {
+                    c.refitting = false;
+                    if let Ok((snapshot, version)) = result {
+                        c.snapshot = Arc::new(snapshot);
+                        c.protocol_version = version;
+                        c.new_labels = 0;
+                    }
+                }
+            });
+        }
+    }
+
+    /// Fits the project's method on the current annotations and returns the skill snapshot,
+    /// without storing a run.
+    async fn refit(&self, project: &str) -> CoreResult<(SkillSnapshot, i64)> {
+        let ctx = self.context(project).await?;
+        let input = self.consensus_input(&ctx).await?;
+        let method: Method =
+            ctx.settings
+                .method
+                .parse()
+                .map_err(|e: concord_consensus::truth::UnknownMethod| {
+                    CoreError::Invalid(e.to_string())
+                })?;
+        let params = MethodParams {
+            seed: ctx.settings.seed,
+            ..MethodParams::default()
+        };
+        let snapshot = tokio::task::spawn_blocking(move || -> CoreResult<SkillSnapshot> {
+            let Some(fit) = input.fit(method, &params)? else {
+                return Ok(SkillSnapshot::uninformed(input.classes.clone()));
+            };
+            Ok(fit.snapshot)
+        })
+        .await
+        .map_err(|e| CoreError::Invalid(format!("skill re-fit failed: {e}")))??;
+        Ok((snapshot, ctx.protocol.version))
+    }
+
+    /// Waits until background skill re-fits have finished (for tests and short-lived processes).
+    pub async fn wait_for_refits(&self) {
+        loop {
+            let busy = self
+                .cache
+                .lock()
+                .expect("cache lock")
+                .values()
+                .any(|c| c.refitting);
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    // Consensus.
+
+    async fn consensus_input(&self, ctx: &Context) -> CoreResult<ConsensusInput> {
+        let task = ctx.parsed.primary_task().ok_or_else(|| {
+            CoreError::Invalid(
+                "consensus needs a `single` or `ordinal` task in the protocol".into(),
+            )
+        })?;
+        let annotations = self.store.annotations(ctx.project.id).await?;
+        let items = self.store.items(ctx.project.id).await?;
+        let users = self.store.users().await?;
+        Ok(ConsensusInput {
+            task_id: task.id.clone(),
+            classes: task.classes.iter().map(|c| c.id.clone()).collect(),
+            annotations,
+            items: items.into_iter().map(|i| (i.id, i)).collect(),
+            names: users.into_iter().map(|u| (u.id, u.name)).collect(),
+        })
+    }
+
+    /// Runs a truth-inference method over the project's current annotations, stores the run
+    /// (method, version, parameters, seed, hash of the exact input), and moves each open or
+    /// complete item to the state the run implies.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager; [`CoreError::Invalid`] when the protocol has no
+    /// categorical task or there are no annotations yet.
+    pub async fn consensus(
+        &self,
+        actor: &User,
+        project: &str,
+        method: Option<Method>,
+    ) -> CoreResult<RunSummary> {
+        require(actor, Role::Manager, "run consensus")?;
+        let ctx = self.context(project).await?;
+        let method = match method {
+            Some(m) => m,
+            None => ctx.settings.method.parse().map_err(
+                |e: concord_consensus::truth::UnknownMethod| CoreError::Invalid(e.to_string()),
+            )?,
+        };
+        let input = self.consensus_input(&ctx).await?;
+        let n_annotations = input.annotations.len();
+        let params = MethodParams {
+            seed: ctx.settings.seed,
+            ..MethodParams::default()
+        };
+        let input_sha256 = input.hash();
+        let states: HashMap<i64, ItemState> = self
+            .store
+            .item_states(ctx.project.id)
+            .await?
+            .into_iter()
+            .map(|s| (s.item_id, s))
+            .collect();
+        let task_id = input.task_id.clone();
+        let fitted = tokio::task::spawn_blocking(move || input.fit(method, &params))
+            .await
+            .map_err(|e| CoreError::Invalid(format!("consensus failed: {e}")))??
+            .ok_or_else(|| {
+                CoreError::Invalid("no annotations with a class yet: nothing to infer".into())
+            })?;
+        let mut labels = Vec::new();
+        let (mut complete, mut adjudication, mut open) = (0, 0, 0);
+        for row in &fitted.items {
+            let Some(state) = states.get(&row.item_id) else {
+                continue;
+            };
+            if state.is_gold {
+                continue;
+            }
+            let label = json!({ &task_id: row.class });
+            let decision = match state.phase {
+                ItemPhase::Open | ItemPhase::Complete => Some(ctx.settings.overlap.decide(
+                    state.n_labels as u32,
+                    Some((label.clone(), row.confidence)),
+                    ctx.settings.accept,
+                )),
+                _ => None,
+            };
+            let phase = decision.as_ref().map_or(state.phase, |d| d.phase);
+            match phase {
+                ItemPhase::Complete => complete += 1,
+                ItemPhase::Adjudication => adjudication += 1,
+                ItemPhase::Open => open += 1,
+                _ => {}
+            }
+            let status = match phase {
+                ItemPhase::Adjudicated => "adjudicated",
+                ItemPhase::Adjudication => "needs_adjudication",
+                ItemPhase::Open => "pending",
+                _ => "auto",
+            };
+            labels.push(NewConsensusLabel {
+                item_id: row.item_id,
+                label,
+                confidence: row.confidence,
+                posterior: row.posterior.clone(),
+                status: status.into(),
+                decision,
+            });
+        }
+        let n_items = labels.len();
+        let run = self
+            .store
+            .record_run(NewConsensusRun {
+                project_id: ctx.project.id,
+                method: method.name().into(),
+                method_version: env!("CARGO_PKG_VERSION").into(),
+                parameters: json!({
+                    "seed": ctx.settings.seed,
+                    "duplicates": "last",
+                    "snapshot": fitted.snapshot,
+                }),
+                seed: ctx.settings.seed as i64,
+                protocol_version: ctx.protocol.version,
+                task_id,
+                input_sha256: input_sha256.clone(),
+                n_annotations: n_annotations as i64,
+                iterations: i64::from(fitted.iterations),
+                converged: fitted.converged,
+                run_by: Some(actor.id),
+                now: self.now(),
+                labels,
+                skills: fitted.skills,
+            })
+            .await?;
+        self.cache.lock().expect("cache lock").insert(
+            ctx.project.id,
+            CachedSkills {
+                snapshot: Arc::new(fitted.snapshot),
+                protocol_version: ctx.protocol.version,
+                new_labels: 0,
+                refitting: false,
+            },
+        );
+        Ok(RunSummary {
+            run: run.id,
+            method: method.name().into(),
+            items: n_items,
+            annotations: n_annotations,
+            iterations: fitted.iterations,
+            converged: fitted.converged,
+            complete,
+            adjudication,
+            open,
+            input_sha256,
+        })
+    }
+
+    /// The latest consensus run.
+    ///
+    /// # Errors
+    /// [`CoreError::NotFound`] for an unknown project.
+    pub async fn latest_run(&self, project: &str) -> CoreResult<Option<ConsensusRun>> {
+        let project = self.store.project(project).await?;
+        Ok(self.store.latest_run(project.id).await?)
+    }
+
+    // Adjudication.
+
+    /// The adjudication queue, least confident first, with every read and each reader's skill.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless adjudicator or manager.
+    pub async fn adjudication_queue(
+        &self,
+        actor: &User,
+        project: &str,
+    ) -> CoreResult<Vec<QueueEntry>> {
+        if !actor.has(Role::Adjudicator) && !actor.has(Role::Manager) {
+            return Err(CoreError::Forbidden(format!(
+                "{} may not see the adjudication queue",
+                actor.name
+            )));
+        }
+        let ctx = self.context(project).await?;
+        let snapshot = self.snapshot(&ctx).await?;
+        let names: HashMap<i64, String> = self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.name))
+            .collect();
+        let mut entries = Vec::new();
+        for state in self.store.item_states(ctx.project.id).await? {
+            if state.phase != ItemPhase::Adjudication {
+                continue;
+            }
+            let reads = self
+                .store
+                .item_annotations(state.item_id)
+                .await?
+                .into_iter()
+                .map(|a| Read {
+                    annotation_id: a.id,
+                    annotator: names.get(&a.annotator_id).cloned().unwrap_or_default(),
+                    skill: snapshot.confusion.get(&a.annotator_id).map(|m| {
+                        m.iter()
+                            .enumerate()
+                            .map(|(t, row)| snapshot.prior[t] * row[t])
+                            .sum()
+                    }),
+                    value: a.value,
+                })
+                .collect();
+            entries.push(QueueEntry {
+                item: state.external_id,
+                reason: state.reason,
+                label: state.label,
+                confidence: state.confidence,
+                reads,
+            });
+        }
+        entries.sort_by(|a, b| {
+            a.confidence
+                .unwrap_or(0.0)
+                .total_cmp(&b.confidence.unwrap_or(0.0))
+                .then(a.item.cmp(&b.item))
+        });
+        Ok(entries)
+    }
+
+    /// Sends an item to the adjudication queue.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager; [`CoreError::Conflict`] for gold or decided items.
+    pub async fn flag(
+        &self,
+        actor: &User,
+        project: &str,
+        item: &str,
+        reason: &str,
+    ) -> CoreResult<ItemState> {
+        require(actor, Role::Manager, "flag items for adjudication")?;
+        let ctx = self.context(project).await?;
+        let item = self.store.item(ctx.project.id, item).await?;
+        let reason = format!("flagged by {}: {reason}", actor.name);
+        Ok(self.store.flag(item.id, &reason, self.now()).await?)
+    }
+
+    /// Records an adjudicator's decision, with the annotations considered; it supersedes the
+    /// consensus label.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless adjudicator; [`CoreError::Invalid`] for an empty
+    /// rationale or a value outside the protocol; [`CoreError::Conflict`] when the item is not in
+    /// the queue.
+    pub async fn adjudicate(
+        &self,
+        actor: &User,
+        project: &str,
+        item: &str,
+        value: &str,
+        rationale: &str,
+    ) -> CoreResult<Adjudication> {
+        require(actor, Role::Adjudicator, "adjudicate")?;
+        if rationale.trim().is_empty() {
+            return Err(CoreError::Invalid(
+                "an adjudication needs a rationale".into(),
+            ));
+        }
+        let ctx = self.context(project).await?;
+        let item = self.store.item(ctx.project.id, item).await?;
+        let value = ctx
+            .parsed
+            .parse_value(value)
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let considered = self
+            .store
+            .item_annotations(item.id)
+            .await?
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        let run = self.store.latest_run(ctx.project.id).await?.map(|r| r.id);
+        let label = ctx
+            .parsed
+            .primary_task()
+            .and_then(|t| value.get(&t.id).map(|v| json!({ &t.id: v })));
+        Ok(self
+            .store
+            .adjudicate(NewAdjudication {
+                item_id: item.id,
+                adjudicator_id: actor.id,
+                value,
+                rationale: rationale.into(),
+                considered,
+                consensus_run_id: run,
+                protocol_version: ctx.protocol.version,
+                label,
+                now: self.now(),
+            })
+            .await?)
+    }
+
+    // Reports.
+
+    /// Items by state, labels per item, agreement so far.
+    ///
+    /// # Errors
+    /// [`CoreError::NotFound`] for an unknown project.
+    pub async fn status(&self, project: &str) -> CoreResult<Status> {
+        let ctx = self.context(project).await?;
+        let states = self.store.item_states(ctx.project.id).await?;
+        let annotations = self.store.annotations(ctx.project.id).await?;
+        let mut items: HashMap<String, usize> = HashMap::new();
+        let (mut regular, mut labels) = (0usize, 0i64);
+        for s in &states {
+            *items.entry(s.phase.as_str().into()).or_default() += 1;
+            if !s.is_gold {
+                regular += 1;
+                labels += s.n_labels;
+            }
+        }
+        let agreement = ctx.parsed.primary_task().and_then(|task| {
+            let mut by_item: HashMap<i64, Vec<&Value>> = HashMap::new();
+            for a in &annotations {
+                if let Some(v) = a.value.get(&task.id)
+                    && !is_uncertain(v)
+                {
+                    by_item.entry(a.item_id).or_default().push(v);
+                }
+            }
+            let (mut agree, mut pairs) = (0u64, 0u64);
+            for values in by_item.values() {
+                for i in 0..values.len() {
+                    for j in i + 1..values.len() {
+                        pairs += 1;
+                        agree += u64::from(values[i] == values[j]);
+                    }
+                }
+            }
+            (pairs > 0).then(|| agree as f64 / pairs as f64)
+        });
+        let latest_run = self.store.latest_run(ctx.project.id).await?.map(|r| r.id);
+        Ok(Status {
+            project: ctx.project.name,
+            items,
+            annotations: annotations.len(),
+            labels_per_item: if regular > 0 {
+                labels as f64 / regular as f64
+            } else {
+                0.0
+            },
+            agreement,
+            latest_run,
+        })
+    }
+
+    /// The current reference standard: one row per regular item.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager or auditor.
+    pub async fn export(&self, actor: &User, project: &str) -> CoreResult<Vec<ExportRow>> {
+        if !actor.has(Role::Manager) && !actor.has(Role::Auditor) {
+            return Err(CoreError::Forbidden(format!(
+                "{} may not export the reference standard",
+                actor.name
+            )));
+        }
+        let ctx = self.context(project).await?;
+        let run = self.store.latest_run(ctx.project.id).await?.map(|r| r.id);
+        let adjudications: HashMap<i64, Adjudication> = self
+            .store
+            .adjudications(ctx.project.id)
+            .await?
+            .into_iter()
+            .map(|a| (a.item_id, a))
+            .collect();
+        let task = ctx.parsed.primary_task().map(|t| t.id.clone());
+        let primary = |v: &Value| match &task {
+            Some(t) => v.get(t).cloned(),
+            None => Some(v.clone()),
+        };
+        let mut rows = Vec::new();
+        for s in self.store.item_states(ctx.project.id).await? {
+            if s.is_gold {
+                continue;
+            }
+            let row = match s.phase {
+                ItemPhase::Adjudicated => {
+                    let a = adjudications.get(&s.item_id);
+                    ExportRow {
+                        item: s.external_id,
+                        label: a.and_then(|a| primary(&a.value)),
+                        confidence: Some(1.0),
+                        status: "adjudicated".into(),
+                        labels: s.n_labels,
+                        run: a.and_then(|a| a.consensus_run_id),
+                    }
+                }
+                phase => ExportRow {
+                    item: s.external_id,
+                    label: s.label.as_ref().and_then(primary),
+                    confidence: s.confidence,
+                    status: match phase {
+                        ItemPhase::Complete => "auto",
+                        ItemPhase::Adjudication => "needs_adjudication",
+                        _ => "pending",
+                    }
+                    .into(),
+                    labels: s.n_labels,
+                    run,
+                },
+            };
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+fn require(user: &User, role: Role, what: &str) -> CoreResult<()> {
+    if user.has(role) {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(format!(
+            "{} may not {what} (needs the {} role)",
+            user.name,
+            role.as_str()
+        )))
+    }
+}
+
+fn task(item: &Item, protocol_version: i64, expires_at: Millis) -> Task {
+    Task {
+        item: item.external_id.clone(),
+        kind: item.kind.clone(),
+        content: item.content.clone(),
+        protocol_version,
+        lease_expires_at: expires_at,
+    }
+}
+
+/// Whether the next assignment of an annotator should be gold: a seeded draw at the gold rate,
+/// nudged back whenever the share of gold so far drifts more than one item from the rate, so the
+/// long-run rate is exact while the position of gold items stays unpredictable.
+fn wants_gold(rate: f64, seed: u64, annotator: i64, regular: i64, gold: i64) -> bool {
+    let total = (regular + gold) as f64;
+    let expected = rate * (total + 1.0);
+    if (gold as f64) < expected - 1.0 {
+        return true;
+    }
+    if gold as f64 > expected + 1.0 {
+        return false;
+    }
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(annotator.to_le_bytes());
+    h.update((regular + gold).to_le_bytes());
+    let digest = h.finalize();
+    let x = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
+    x < rate
+}
+
+/// Whether two stored-form values give the same answer on the primary task (or, without one,
+/// are equal).
+fn same_answer(protocol: &Protocol, value: &Value, reference: &Value) -> bool {
+    match protocol.primary_task() {
+        Some(t) => value.get(&t.id) == reference.get(&t.id),
+        None => value == reference,
+    }
+}
+
+fn definition_of(protocol: &Protocol, reference: &Value) -> Option<String> {
+    let task = protocol.primary_task()?;
+    let class = reference.get(&task.id)?.as_str()?;
+    task.classes
+        .iter()
+        .find(|c| c.id == class)
+        .map(|c| c.definition.clone())
+}
+
+/// The decision function run inside a submission's transaction.
+fn decider(
+    ctx: &Context,
+    snapshot: Arc<SkillSnapshot>,
+) -> impl Fn(&[Annotation]) -> ItemDecision + Send + Sync + 'static {
+    let task = ctx.parsed.primary_task().map(|t| t.id.clone());
+    let overlap = ctx.settings.overlap;
+    let accept = ctx.settings.accept;
+    move |annotations: &[Annotation]| {
+        let n_labels = annotations.len() as u32;
+        let top = task.as_ref().and_then(|task| {
+            let labels: Vec<(i64, usize)> = annotations
+                .iter()
+                .filter_map(|a| {
+                    let class = a.value.get(task)?.as_str()?;
+                    let index = snapshot.classes.iter().position(|c| c == class)?;
+                    Some((a.annotator_id, index))
+                })
+                .collect();
+            let (best, post) = snapshot.posterior(&labels)?;
+            Some((json!({ task: snapshot.classes[best] }), post[best]))
+        });
+        overlap.decide(n_labels, top, accept)
+    }
+}
+
+/// A project's annotations of the primary task, ready to fit.
+struct ConsensusInput {
+    task_id: String,
+    classes: Vec<String>,
+    annotations: Vec<Annotation>,
+    items: HashMap<i64, Item>,
+    names: HashMap<i64, String>,
+}
+
+struct FittedItem {
+    item_id: i64,
+    class: String,
+    confidence: f64,
+    posterior: Value,
+}
+
+struct Fitted {
+    items: Vec<FittedItem>,
+    skills: Vec<NewSkill>,
+    snapshot: SkillSnapshot,
+    iterations: u32,
+    converged: bool,
+}
+
+impl ConsensusInput {
+    /// SHA-256 over the exact input: annotation id, item, annotator and value, by id.
+    fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for a in &self.annotations {
+            let line = json!([a.id, a.item_id, a.annotator_id, a.value]);
+            h.update(line.to_string().as_bytes());
+            h.update(b"\n");
+        }
+        crate::items::hex(&h.finalize())
+    }
+
+    /// Fits `method`; `None` when no annotation carries a class of the task.
+    fn fit(&self, method: Method, params: &MethodParams) -> CoreResult<Option<Fitted>> {
+        let mut builder = AnnotationsBuilder::with_capacity(self.annotations.len());
+        for class in &self.classes {
+            // Every protocol class exists in the fit, even one nobody used yet.
+            builder.push_gold("\u{0}", class);
+        }
+        let mut n = 0;
+        for a in &self.annotations {
+            let Some(class) = a.value.get(&self.task_id).and_then(Value::as_str) else {
+                continue;
+            };
+            builder.push(&a.item_id.to_string(), &a.annotator_id.to_string(), class);
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        for item in self.items.values() {
+            if let Some(class) = item
+                .gold
+                .as_ref()
+                .and_then(|g| g.get(&self.task_id))
+                .and_then(Value::as_str)
+            {
+                builder.push_gold(&item.id.to_string(), class);
+            }
+        }
+        let data = builder
+            .build(DuplicatePolicy::Last)
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let needs_gold = method.needs_gold() && data.n_gold() == 0;
+        let method = if needs_gold { Method::DEFAULT } else { method };
+        let fit = method
+            .build(params)
+            .fit(&data)
+            .map_err(|e| CoreError::Invalid(format!("{}: {e}", method.name())))?;
+        let annotator_ids: Vec<i64> = data
+            .annotators()
+            .iter()
+            .map(|a| a.parse().expect("annotator ids are numbers"))
+            .collect();
+        let snapshot = SkillSnapshot::from_fit(
+            self.classes.clone(),
+            data.classes(),
+            &annotator_ids,
+            &fit,
+            n,
+        );
+        let items = data
+            .items()
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let post = fit.posterior(i as u32);
+                let posterior: serde_json::Map<String, Value> = data
+                    .classes()
+                    .iter()
+                    .zip(post)
+                    .map(|(c, &p)| (c.to_string(), json!(p)))
+                    .collect();
+                FittedItem {
+                    item_id: name.parse().expect("item ids are numbers"),
+                    class: data.classes()[fit.labels[i] as usize].to_string(),
+                    confidence: fit.confidence(i as u32),
+                    posterior: Value::Object(posterior),
+                }
+            })
+            .collect();
+        // Gold accuracy per annotator, from the raw annotations.
+        let mut gold: HashMap<i64, (i64, i64)> = HashMap::new();
+        for a in &self.annotations {
+            let Some(item) = self.items.get(&a.item_id) else {
+                continue;
+            };
+            let Some(reference) = item.gold.as_ref().and_then(|g| g.get(&self.task_id)) else {
+                continue;
+            };
+            let entry = gold.entry(a.annotator_id).or_default();
+            entry.1 += 1;
+            entry.0 += i64::from(a.value.get(&self.task_id) == Some(reference));
+        }
+        let summary = fit.skills.summary(&fit.class_prior);
+        let skills = annotator_ids
+            .iter()
+            .enumerate()
+            .map(|(a, &id)| {
+                let (gold_correct, gold_total) = gold.get(&id).copied().unwrap_or((0, 0));
+                NewSkill {
+                    annotator_id: id,
+                    skill: json!({
+                        "annotator": self.names.get(&id),
+                        fit.skills.summary_name(): summary[a],
+                        "confusion": snapshot.confusion.get(&id),
+                        "classes": snapshot.classes,
+                    }),
+                    n_labels: data.annotator_labels(a as u32).len() as i64,
+                    gold_correct,
+                    gold_total,
+                }
+            })
+            .collect();
+        Ok(Some(Fitted {
+            items,
+            skills,
+            snapshot,
+            iterations: fit.iterations,
+            converged: fit.converged,
+        }))
+    }
+}
