@@ -18,69 +18,160 @@ fn item(id: &str, gold: Option<&str>) -> NewItem {
 fn keep_open(n: i64) -> impl Fn(&[Annotation]) -> ItemDecision + Send + Sync {
     move |annotations: &[Annotation]| ItemDecision {
         needed: n,
-        phase: if annotations.len() as i64 >= n { ItemPhase::Complete } else { ItemPhase::Open },
+        phase: if annotations.len() as i64 >= n {
+            ItemPhase::Complete
+        } else {
+            ItemPhase::Open
+        },
         label: annotations.last().map(|a| a.value.clone()),
         confidence: Some(0.5),
         reason: None,
     }
 }
 
-fn lease_request(project_id: i64, annotator_id: i64, purpose: Purpose, now: Millis) -> LeaseRequest {
-    LeaseRequest { project_id, annotator_id, purpose, protocol_version: 1, now, lease_ms: 1000 }
+fn lease_request(
+    project_id: i64,
+    annotator_id: i64,
+    purpose: Purpose,
+    now: Millis,
+) -> LeaseRequest {
+    LeaseRequest {
+        project_id,
+        annotator_id,
+        purpose,
+        protocol_version: 1,
+        now,
+        lease_ms: 1000,
+    }
 }
 
 store_test!(users_are_unique_and_round_trip, |store| {
-    let u = store.create_user(user("ann", &[Role::Annotator, Role::Auditor]), 5).await.unwrap();
+    let u = store
+        .create_user(user("ann", &[Role::Annotator, Role::Auditor]), 5)
+        .await
+        .unwrap();
     assert_eq!(u.roles, [Role::Annotator, Role::Auditor]);
     assert_eq!(store.user("ann").await.unwrap(), u);
     assert_eq!(store.user_by_id(u.id).await.unwrap(), u);
-    let err = store.create_user(user("ann", &[Role::Admin]), 6).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("ann")), "{err}");
-    assert!(matches!(store.user("nobody").await.unwrap_err(), StoreError::NotFound(_)));
+    let err = store
+        .create_user(user("ann", &[Role::Admin]), 6)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("ann")),
+        "{err}"
+    );
+    assert!(matches!(
+        store.user("nobody").await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
     assert_eq!(store.users().await.unwrap().len(), 1);
 });
 
 store_test!(projects_and_protocol_versions, |store| {
-    let (p, v1) = store.create_project("p", json!({"x": 1}), protocol(), 1).await.unwrap();
+    let (p, v1) = store
+        .create_project("p", json!({"x": 1}), protocol(), 1)
+        .await
+        .unwrap();
     assert_eq!(v1.version, 1);
     assert_eq!(v1.schema_sha256.len(), 64);
-    let err = store.create_project("p", json!({}), protocol(), 2).await.unwrap_err();
+    let err = store
+        .create_project("p", json!({}), protocol(), 2)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
     let mut second = protocol();
     second.note = "add class c".into();
     let v2 = store.add_protocol(p.id, second, 3).await.unwrap();
     assert_eq!(v2.version, 2);
     assert_eq!(store.protocol(p.id, None).await.unwrap().version, 2);
-    assert_eq!(store.protocol(p.id, Some(1)).await.unwrap(), v1, "old versions are immutable");
-    assert!(matches!(store.protocol(p.id, Some(9)).await.unwrap_err(), StoreError::NotFound(_)));
+    assert_eq!(
+        store.protocol(p.id, Some(1)).await.unwrap(),
+        v1,
+        "old versions are immutable"
+    );
+    assert!(matches!(
+        store.protocol(p.id, Some(9)).await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
     assert_eq!(store.projects().await.unwrap(), vec![p]);
 });
 
 store_test!(imports_are_all_or_nothing, |store| {
-    let (p, _) = store.create_project("p", json!({}), protocol(), 1).await.unwrap();
-    assert_eq!(store.import_items(p.id, vec![item("a", None), item("g", Some("a"))], 3, 1).await.unwrap(), 2);
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .import_items(p.id, vec![item("a", None), item("g", Some("a"))], 3, 1)
+            .await
+            .unwrap(),
+        2
+    );
     // The second batch repeats `a`: nothing of it may stay.
-    let err = store.import_items(p.id, vec![item("b", None), item("a", None)], 3, 2).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("`a`")), "{err}");
+    let err = store
+        .import_items(p.id, vec![item("b", None), item("a", None)], 3, 2)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("`a`")),
+        "{err}"
+    );
     let items = store.items(p.id).await.unwrap();
-    assert_eq!(items.iter().map(|i| i.external_id.as_str()).collect::<Vec<_>>(), ["a", "g"]);
+    assert_eq!(
+        items
+            .iter()
+            .map(|i| i.external_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "g"]
+    );
     let states = store.item_states(p.id).await.unwrap();
     assert_eq!((states[0].phase, states[0].needed), (ItemPhase::Open, 3));
-    assert_eq!((states[1].phase, states[1].is_gold), (ItemPhase::Gold, true));
-    assert_eq!(store.item(p.id, "g").await.unwrap().gold, Some(json!({"t": "a"})));
+    assert_eq!(
+        (states[1].phase, states[1].is_gold),
+        (ItemPhase::Gold, true)
+    );
+    assert_eq!(
+        store.item(p.id, "g").await.unwrap().gold,
+        Some(json!({"t": "a"}))
+    );
 });
 
 store_test!(leases_respect_overlap_and_never_repeat, |store| {
-    let (p, _) = store.create_project("p", json!({}), protocol(), 1).await.unwrap();
-    store.import_items(p.id, vec![item("a", None), item("b", None)], 2, 1).await.unwrap();
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    store
+        .import_items(p.id, vec![item("a", None), item("b", None)], 2, 1)
+        .await
+        .unwrap();
     let mut annotators = Vec::new();
     for name in ["u1", "u2", "u3"] {
-        annotators.push(store.create_user(user(name, &[Role::Annotator]), 1).await.unwrap());
+        annotators.push(
+            store
+                .create_user(user(name, &[Role::Annotator]), 1)
+                .await
+                .unwrap(),
+        );
     }
     // u1 and u2 take `a` (closest to done first, then import order); u3 gets `b`.
-    let l1 = store.lease(lease_request(p.id, annotators[0].id, Purpose::Regular, 10)).await.unwrap().unwrap();
-    let l2 = store.lease(lease_request(p.id, annotators[1].id, Purpose::Regular, 10)).await.unwrap().unwrap();
-    let l3 = store.lease(lease_request(p.id, annotators[2].id, Purpose::Regular, 10)).await.unwrap().unwrap();
+    let l1 = store
+        .lease(lease_request(p.id, annotators[0].id, Purpose::Regular, 10))
+        .await
+        .unwrap()
+        .unwrap();
+    let l2 = store
+        .lease(lease_request(p.id, annotators[1].id, Purpose::Regular, 10))
+        .await
+        .unwrap()
+        .unwrap();
+    let l3 = store
+        .lease(lease_request(p.id, annotators[2].id, Purpose::Regular, 10))
+        .await
+        .unwrap()
+        .unwrap();
     let a = store.item(p.id, "a").await.unwrap().id;
     assert_eq!((l1.item_id, l2.item_id), (a, a));
     assert_ne!(l3.item_id, a);
@@ -88,63 +179,189 @@ store_test!(leases_respect_overlap_and_never_repeat, |store| {
     // Submitting closes the lease; the same annotator never gets `a` again.
     let decide = keep_open(2);
     let s = store
-        .submit(NewAnnotation { item_id: a, annotator_id: annotators[0].id, value: json!({"t": "a"}), time_spent_ms: None, now: 11 }, None, &decide)
+        .submit(
+            NewAnnotation {
+                item_id: a,
+                annotator_id: annotators[0].id,
+                value: json!({"t": "a"}),
+                time_spent_ms: None,
+                now: 11,
+            },
+            None,
+            &decide,
+        )
         .await
         .unwrap();
-    assert_eq!((s.state.n_labels, s.state.n_leased, s.purpose), (1, 1, Purpose::Regular));
-    let again = store.lease(lease_request(p.id, annotators[0].id, Purpose::Regular, 12)).await.unwrap().unwrap();
+    assert_eq!(
+        (s.state.n_labels, s.state.n_leased, s.purpose),
+        (1, 1, Purpose::Regular)
+    );
+    let again = store
+        .lease(lease_request(p.id, annotators[0].id, Purpose::Regular, 12))
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(again.item_id, a);
     // A second submission of the same annotator on the same item has no lease.
     let err = store
-        .submit(NewAnnotation { item_id: a, annotator_id: annotators[0].id, value: json!({"t": "b"}), time_spent_ms: None, now: 13 }, None, &decide)
+        .submit(
+            NewAnnotation {
+                item_id: a,
+                annotator_id: annotators[0].id,
+                value: json!({"t": "b"}),
+                time_spent_ms: None,
+                now: 13,
+            },
+            None,
+            &decide,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
-    assert_eq!(store.item_annotations(a).await.unwrap().len(), 1, "nothing stored by the refused submission");
+    assert_eq!(
+        store.item_annotations(a).await.unwrap().len(),
+        1,
+        "nothing stored by the refused submission"
+    );
 });
 
 store_test!(expired_leases_are_released, |store| {
-    let (p, _) = store.create_project("p", json!({}), protocol(), 1).await.unwrap();
-    store.import_items(p.id, vec![item("a", None)], 1, 1).await.unwrap();
-    let u1 = store.create_user(user("u1", &[Role::Annotator]), 1).await.unwrap();
-    let u2 = store.create_user(user("u2", &[Role::Annotator]), 1).await.unwrap();
-    store.lease(lease_request(p.id, u1.id, Purpose::Regular, 0)).await.unwrap().unwrap();
-    assert!(store.lease(lease_request(p.id, u2.id, Purpose::Regular, 500)).await.unwrap().is_none(), "the only slot is leased");
-    assert!(store.active_lease(p.id, u1.id, 500).await.unwrap().is_some());
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    store
+        .import_items(p.id, vec![item("a", None)], 1, 1)
+        .await
+        .unwrap();
+    let u1 = store
+        .create_user(user("u1", &[Role::Annotator]), 1)
+        .await
+        .unwrap();
+    let u2 = store
+        .create_user(user("u2", &[Role::Annotator]), 1)
+        .await
+        .unwrap();
+    store
+        .lease(lease_request(p.id, u1.id, Purpose::Regular, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .lease(lease_request(p.id, u2.id, Purpose::Regular, 500))
+            .await
+            .unwrap()
+            .is_none(),
+        "the only slot is leased"
+    );
+    assert!(
+        store
+            .active_lease(p.id, u1.id, 500)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // After expiry (lease_ms = 1000) the slot is free again, and u1's late submission is refused.
-    let l2 = store.lease(lease_request(p.id, u2.id, Purpose::Regular, 1500)).await.unwrap();
+    let l2 = store
+        .lease(lease_request(p.id, u2.id, Purpose::Regular, 1500))
+        .await
+        .unwrap();
     assert!(l2.is_some());
     let decide = keep_open(1);
     let err = store
-        .submit(NewAnnotation { item_id: l2.unwrap().item_id, annotator_id: u1.id, value: json!({"t": "a"}), time_spent_ms: None, now: 1600 }, None, &decide)
+        .submit(
+            NewAnnotation {
+                item_id: l2.unwrap().item_id,
+                annotator_id: u1.id,
+                value: json!({"t": "a"}),
+                time_spent_ms: None,
+                now: 1600,
+            },
+            None,
+            &decide,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
-    assert_eq!(store.assignment_counts(p.id, u1.id).await.unwrap(), (0, 0, 0), "expired leases do not count");
+    assert_eq!(
+        store.assignment_counts(p.id, u1.id).await.unwrap(),
+        (0, 0, 0),
+        "expired leases do not count"
+    );
 });
 
 store_test!(gold_leases_and_enrolment, |store| {
-    let (p, _) = store.create_project("p", json!({}), protocol(), 1).await.unwrap();
-    store.import_items(p.id, vec![item("g1", Some("a")), item("g2", Some("b")), item("r", None)], 1, 1).await.unwrap();
-    let u = store.create_user(user("u", &[Role::Annotator]), 1).await.unwrap();
-    let lease = store.lease(lease_request(p.id, u.id, Purpose::Qualification, 1)).await.unwrap().unwrap();
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    store
+        .import_items(
+            p.id,
+            vec![
+                item("g1", Some("a")),
+                item("g2", Some("b")),
+                item("r", None),
+            ],
+            1,
+            1,
+        )
+        .await
+        .unwrap();
+    let u = store
+        .create_user(user("u", &[Role::Annotator]), 1)
+        .await
+        .unwrap();
+    let lease = store
+        .lease(lease_request(p.id, u.id, Purpose::Qualification, 1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lease.purpose, Purpose::Qualification);
     let g1 = store.item(p.id, "g1").await.unwrap().id;
     assert_eq!(lease.item_id, g1);
     let decide = keep_open(1);
-    let enrolment = Enrolment { phase: Phase::Qualifying, gold_answered: 1, gold_correct: 1 };
+    let enrolment = Enrolment {
+        phase: Phase::Qualifying,
+        gold_answered: 1,
+        gold_correct: 1,
+    };
     let s = store
-        .submit(NewAnnotation { item_id: g1, annotator_id: u.id, value: json!({"t": "a"}), time_spent_ms: Some(3000), now: 2 }, Some(enrolment.clone()), &decide)
+        .submit(
+            NewAnnotation {
+                item_id: g1,
+                annotator_id: u.id,
+                value: json!({"t": "a"}),
+                time_spent_ms: Some(3000),
+                now: 2,
+            },
+            Some(enrolment.clone()),
+            &decide,
+        )
         .await
         .unwrap();
-    assert_eq!(s.state.phase, ItemPhase::Gold, "gold items keep their phase");
+    assert_eq!(
+        s.state.phase,
+        ItemPhase::Gold,
+        "gold items keep their phase"
+    );
     assert_eq!(store.enrolment(p.id, u.id).await.unwrap(), Some(enrolment));
-    assert_eq!(store.assignment_counts(p.id, u.id).await.unwrap(), (0, 0, 1));
+    assert_eq!(
+        store.assignment_counts(p.id, u.id).await.unwrap(),
+        (0, 0, 1)
+    );
 });
 
 store_test!(runs_skills_and_decisions, |store| {
-    let (p, _) = store.create_project("p", json!({}), protocol(), 1).await.unwrap();
-    store.import_items(p.id, vec![item("a", None)], 1, 1).await.unwrap();
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    store
+        .import_items(p.id, vec![item("a", None)], 1, 1)
+        .await
+        .unwrap();
     let a = store.item(p.id, "a").await.unwrap().id;
     let run = store
         .record_run(NewConsensusRun {
@@ -167,7 +384,13 @@ store_test!(runs_skills_and_decisions, |store| {
                 confidence: 0.6,
                 posterior: json!({"a": 0.4, "b": 0.6}),
                 status: "needs_adjudication".into(),
-                decision: Some(ItemDecision { needed: 1, phase: ItemPhase::Adjudication, label: Some(json!({"t": "b"})), confidence: Some(0.6), reason: Some("low".into()) }),
+                decision: Some(ItemDecision {
+                    needed: 1,
+                    phase: ItemPhase::Adjudication,
+                    label: Some(json!({"t": "b"})),
+                    confidence: Some(0.6),
+                    reason: Some("low".into()),
+                }),
             }],
             skills: vec![],
         })
@@ -175,14 +398,26 @@ store_test!(runs_skills_and_decisions, |store| {
         .unwrap();
     assert_eq!((run.n_items, run.iterations, run.converged), (1, 3, true));
     assert_eq!(store.latest_run(p.id).await.unwrap().unwrap(), run);
-    assert_eq!(store.item_state(a).await.unwrap().phase, ItemPhase::Adjudication);
+    assert_eq!(
+        store.item_state(a).await.unwrap().phase,
+        ItemPhase::Adjudication
+    );
     assert!(store.run_skills(run.id).await.unwrap().is_empty());
 });
 
 store_test!(adjudications_supersede_and_need_the_queue, |store| {
-    let (p, _) = store.create_project("p", json!({}), protocol(), 1).await.unwrap();
-    store.import_items(p.id, vec![item("a", None)], 1, 1).await.unwrap();
-    let adj = store.create_user(user("adj", &[Role::Adjudicator]), 1).await.unwrap();
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    store
+        .import_items(p.id, vec![item("a", None)], 1, 1)
+        .await
+        .unwrap();
+    let adj = store
+        .create_user(user("adj", &[Role::Adjudicator]), 1)
+        .await
+        .unwrap();
     let a = store.item(p.id, "a").await.unwrap().id;
     let decision = |value: &str, now| NewAdjudication {
         item_id: a,
@@ -195,7 +430,13 @@ store_test!(adjudications_supersede_and_need_the_queue, |store| {
         label: Some(json!({"t": value})),
         now,
     };
-    assert!(matches!(store.adjudicate(decision("a", 2)).await.unwrap_err(), StoreError::Conflict(_)), "not in the queue");
+    assert!(
+        matches!(
+            store.adjudicate(decision("a", 2)).await.unwrap_err(),
+            StoreError::Conflict(_)
+        ),
+        "not in the queue"
+    );
     store.flag(a, "manager asked", 3).await.unwrap();
     let first = store.adjudicate(decision("a", 4)).await.unwrap();
     let second = store.adjudicate(decision("b", 5)).await.unwrap();
@@ -203,7 +444,10 @@ store_test!(adjudications_supersede_and_need_the_queue, |store| {
     let current = store.adjudications(p.id).await.unwrap();
     assert_eq!(current, vec![second]);
     let state = store.item_state(a).await.unwrap();
-    assert_eq!((state.phase, state.label), (ItemPhase::Adjudicated, Some(json!({"t": "b"}))));
+    assert_eq!(
+        (state.phase, state.label),
+        (ItemPhase::Adjudicated, Some(json!({"t": "b"})))
+    );
 });
 
 store_test!(migrations_are_idempotent, |store| {
@@ -212,7 +456,10 @@ store_test!(migrations_are_idempotent, |store| {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.db");
     let first = SqliteStore::open(&path).await.unwrap();
-    first.create_user(user("u", &[Role::Admin]), 1).await.unwrap();
+    first
+        .create_user(user("u", &[Role::Admin]), 1)
+        .await
+        .unwrap();
     drop(first);
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(again.users().await.unwrap().len(), 1);

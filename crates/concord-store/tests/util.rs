@@ -7,7 +7,9 @@ use std::sync::Arc;
 /// A fresh SQLite store in its own temporary folder (kept alive by the returned guard).
 pub(crate) async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("test.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("test.db"))
+        .await
+        .unwrap();
     (Arc::new(store), dir)
 }
 

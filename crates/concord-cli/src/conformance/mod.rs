@@ -319,7 +319,10 @@ mod tests {
 
     #[test]
     fn unknown_kinds_are_skipped() {
-        let outcome = run_case(&json!({"name": "x", "kind": "staple_binary", "input": {}}));
+        let outcome = run_case(&json!({"name": "x", "kind": "tarot_reading", "input": {}}));
         assert_eq!(outcome.status, Status::Skipped);
+        // A known kind with a malformed input is an error, not a skip.
+        let outcome = run_case(&json!({"name": "y", "kind": "staple_binary", "input": {}}));
+        assert_eq!(outcome.status, Status::Error);
     }
 }

@@ -116,6 +116,16 @@ pub(crate) fn group(
     for (_, list) in &mut by_reader {
         list.sort_by(|&a, &b| order(a, b));
     }
+    // Readers in the order of their findings' content, not of their numbers: which reader is
+    // the row side of a pairwise assignment decides how ties between equally good assignments
+    // fall, and that must not depend on how the readers were numbered.
+    by_reader.sort_by(|(_, x), (_, y)| {
+        x.iter()
+            .zip(y.iter())
+            .map(|(&a, &b)| order(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len()))
+    });
     // Candidate links from every pair of readers' optimal assignment.
     let mut links: Vec<(f64, usize, usize)> = Vec::new();
     for (x, (_, rows)) in by_reader.iter().enumerate() {

@@ -96,6 +96,8 @@ pub(crate) fn softmax_in_place(row: &mut [f64]) -> f64 {
 }
 
 /// Mean of the posterior rows: the empirical class distribution.
+// Dawid–Skene sums the rows inside its E-step; kept for the methods that do not.
+#[allow(dead_code)]
 pub(crate) fn column_means(posteriors: &[f64], n_classes: usize, out: &mut [f64]) {
     out.fill(0.0);
     let n_items = posteriors.len() / n_classes;

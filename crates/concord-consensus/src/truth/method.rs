@@ -58,9 +58,14 @@ impl Method {
         Method::Ibcc,
     ];
 
-    /// The method `concord aggregate` uses when none is named: Dawid–Skene with the pooled
-    /// empirical-Bayes prior (see [`DawidSkene`]), which needs no tuning and falls back to the
-    /// crowd's typical confusion for annotators with few labels.
+    /// The method `concord aggregate` uses when none is named: `ds`, i.e. [`DawidSkene`] with
+    /// its defaults — confusion matrices under an empirical-Bayes Dirichlet prior (each
+    /// annotator's own recall, errors spread like the crowd's, 4 pseudo-labels per row), EM
+    /// accelerated by SQUAREM and run until no posterior moves by more than `1e-6`, and, for two
+    /// classes, the one-coin fit instead when its labels agree with the annotators' plurality on
+    /// more items. No parameter depends on the data set. On the public data sets it averages
+    /// 0.839 over the 17 where all eight general crowd-kit methods ran and is within 2 points of
+    /// crowd-kit's best method on every set (`docs/default-method.md`).
     pub const DEFAULT: Method = Method::Ds;
 
     /// The short name.
@@ -90,8 +95,10 @@ impl Method {
                 "majority vote weighted by agreement with the majority (crowd-kit Wawa)"
             }
             Method::Zbs => "zero-based skill (crowd-kit ZeroBasedSkill)",
-            Method::Ds => "Dawid-Skene with a pooled prior on confusion matrices (default)",
-            Method::Ods => "one-coin Dawid-Skene",
+            Method::Ds => {
+                "Dawid-Skene with an empirical-Bayes prior on confusion matrices (default)"
+            }
+            Method::Ods => "one-coin Dawid-Skene (guarded against class-prior collapse)",
             Method::Gds => "gold-anchored Dawid-Skene (needs gold)",
             Method::Kos => "Karger-Oh-Shah message passing, with sign disambiguation (binary only)",
             Method::Mmsr => {
@@ -142,6 +149,7 @@ impl Method {
                 Box::new(OneCoinDawidSkene {
                     max_iter: max_iter(d.max_iter),
                     tol: tol(d.tol),
+                    ..d
                 })
             }
             Method::Glad => {
