@@ -119,10 +119,11 @@ pub trait Store: Send + Sync {
         annotator_id: i64,
         now: Millis,
     ) -> StoreResult<Option<Assignment>>;
-    /// Expires stale leases, then leases the next item for the request: for regular work an
-    /// item that still needs labels counting active leases, that the annotator never had, the
-    /// item closest to done first, then import order; for gold, an unseen gold item in import
-    /// order. `None` when nothing is left.
+    /// Expires stale leases, then leases the next item for the request: for regular work the
+    /// first item in import order that still needs labels counting active leases and that the
+    /// annotator never had (so items are finished in order and the open frontier stays short,
+    /// which keeps the query an index scan); for gold, the unseen gold item seen least, then in
+    /// import order. `None` when nothing is left.
     async fn lease(&self, request: LeaseRequest) -> StoreResult<Option<Assignment>>;
     /// How many assignments of each purpose the annotator has had in the project:
     /// `(regular, gold, qualification)`.

@@ -555,7 +555,7 @@ impl Store for SqliteStore {
                 "SELECT s.item_id FROM item_state s WHERE s.project_id = $1 AND s.is_gold = 0 \
                  AND s.state = 'open' AND s.n_labels + s.n_leased < s.needed \
                  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = s.item_id AND a.annotator_id = $2) \
-                 ORDER BY s.n_labels + s.n_leased DESC, s.seq LIMIT 1",
+                 ORDER BY s.seq LIMIT 1",
             ),
             Purpose::Gold | Purpose::Qualification => sqlx::query_scalar(
                 "SELECT s.item_id FROM item_state s WHERE s.project_id = $1 AND s.is_gold = 1 \

@@ -156,7 +156,7 @@ store_test!(leases_respect_overlap_and_never_repeat, |store| {
                 .unwrap(),
         );
     }
-    // u1 and u2 take `a` (closest to done first, then import order); u3 gets `b`.
+    // u1 and u2 take `a` (import order, while it needs labels); u3 gets `b`.
     let l1 = store
         .lease(lease_request(p.id, annotators[0].id, Purpose::Regular, 10))
         .await

@@ -1,0 +1,158 @@
+//! Bad input is refused with a clear message, and the database is unchanged afterwards.
+
+use crate::util::{add_user, core, fingerprint, items_file, settings};
+use concord_core::CoreError;
+use concord_store::Role;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_leaves_the_database_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, admin) = core(dir.path()).await;
+    let items = dir.path().join("items.jsonl");
+    items_file(&items, 10, 0, 1);
+    core.create_project(&admin, "p", crate::util::PROTOCOL, settings("fixed:2"))
+        .await
+        .unwrap();
+    core.import_items(&admin, "p", &items).await.unwrap();
+    let ann = add_user(&core, &admin, "ann", vec![Role::Annotator]).await;
+    let bob = add_user(&core, &admin, "bob", vec![Role::Annotator]).await;
+    let task = core.next("p", &ann).await.unwrap().unwrap();
+    let store = core.store().clone();
+    let before = fingerprint(&store).await;
+
+    // Each refusal: (what, the error, text the message must contain).
+    let bad_import = dir.path().join("bad.jsonl");
+    std::fs::write(&bad_import, "{\"id\": \"new-1\", \"text\": \"x\"}\n{\"id\": \"new-2\", \"text\": \"y\"}\n{\"id\": \"new-3\"\n").unwrap();
+    let duplicate_import = dir.path().join("dup.jsonl");
+    std::fs::write(
+        &duplicate_import,
+        "{\"id\": \"new-9\", \"text\": \"x\"}\n{\"id\": \"it-0003\", \"text\": \"y\"}\n",
+    )
+    .unwrap();
+    let bad_gold = dir.path().join("gold.jsonl");
+    std::fs::write(
+        &bad_gold,
+        "{\"id\": \"new-7\", \"text\": \"x\", \"gold\": \"pneumothorax\"}\n",
+    )
+    .unwrap();
+    let cases: Vec<(&str, CoreError, &str)> = vec![
+        (
+            "invalid protocol",
+            core.create_project(
+                &admin,
+                "q",
+                "name: q\ntasks:\n  - {id: t, type: single, classes: [{id: a}]}",
+                settings("fixed:2"),
+            )
+            .await
+            .unwrap_err(),
+            "at least two classes",
+        ),
+        (
+            "protocol syntax",
+            core.create_project(&admin, "q", "name: [unclosed", settings("fixed:2"))
+                .await
+                .unwrap_err(),
+            "protocol",
+        ),
+        (
+            "malformed import line",
+            core.import_items(&admin, "p", &bad_import)
+                .await
+                .unwrap_err(),
+            "bad.jsonl:3",
+        ),
+        (
+            "duplicate id in the project",
+            core.import_items(&admin, "p", &duplicate_import)
+                .await
+                .unwrap_err(),
+            "it-0003",
+        ),
+        (
+            "gold outside the protocol",
+            core.import_items(&admin, "p", &bad_gold).await.unwrap_err(),
+            "gold.jsonl:1",
+        ),
+        (
+            "value outside the protocol",
+            core.submit("p", &ann, &task.item, "pneumothorax", None)
+                .await
+                .unwrap_err(),
+            "task `finding`: `pneumothorax` is not a class",
+        ),
+        (
+            "another annotator's lease",
+            core.submit("p", &bob, &task.item, "normal", None)
+                .await
+                .unwrap_err(),
+            "no active lease",
+        ),
+        (
+            "unknown item",
+            core.submit("p", &ann, "nope", "normal", None)
+                .await
+                .unwrap_err(),
+            "item `nope` not found",
+        ),
+        (
+            "unknown user",
+            core.user("mallory").await.unwrap_err(),
+            "user `mallory` not found",
+        ),
+        (
+            "unknown project",
+            core.status("nope").await.unwrap_err(),
+            "project `nope` not found",
+        ),
+        (
+            "annotator creating users",
+            core.add_user(
+                &ann,
+                concord_core::service::UserRequest {
+                    name: "x".into(),
+                    roles: vec![Role::Admin],
+                    password: None,
+                    qualification: None,
+                    cost: 1.0,
+                },
+            )
+            .await
+            .unwrap_err(),
+            "needs the admin role",
+        ),
+        (
+            "annotator running consensus",
+            core.consensus(&ann, "p", None).await.unwrap_err(),
+            "needs the manager role",
+        ),
+        (
+            "adjudicating outside the queue",
+            {
+                let adj = core.user("admin").await.unwrap();
+                core.adjudicate(&adj, "p", &task.item, "normal", "because")
+                    .await
+                    .unwrap_err()
+            },
+            "not in the adjudication queue",
+        ),
+        (
+            "wrong password",
+            core.authenticate("admin", "guess").await.unwrap_err(),
+            "wrong user name or password",
+        ),
+    ];
+    for (what, err, needle) in &cases {
+        assert!(err.to_string().contains(needle), "{what}: {err}");
+    }
+    assert_eq!(
+        fingerprint(&store).await,
+        before,
+        "a refusal changed the database"
+    );
+    // The lease survived every refusal: the annotator can still submit.
+    core.submit("p", &ann, &task.item, "normal", None)
+        .await
+        .unwrap();
+    assert!(core.authenticate("admin", "secret").await.is_ok());
+}
