@@ -5,6 +5,7 @@
 //! - `evaluate`: the JSON contract.
 //! - `fuse`: `concord fuse masks|boxes|spans` and `concord overlap` on real PNG, NIfTI and CSV
 //!   files written by the tests, including bad input (exit 2, the message names the file).
+//! - `platform`: the database commands as the README shows them, and their refusals.
 //! - `agreement`: `concord agreement` output, flags and bad input.
 //! - `validate`: `concord validate` on the reference cases (bundled and from files).
 //! - `conformance_copy`: the project's `conformance/` is a byte-identical copy of the shared one.
@@ -15,5 +16,6 @@ mod bad_input;
 mod conformance_copy;
 mod evaluate;
 mod fuse;
+mod platform;
 mod util;
 mod validate;

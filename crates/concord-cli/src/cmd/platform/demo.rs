@@ -281,7 +281,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         if let Some(path) = &args.db {
             writeln!(
                 out,
-                "\nThe database is at {}: try `concord --db {} status demo`.",
+                "\nThe database is at {}: try `concord status demo --db {}`.",
                 path.display(),
                 path.display()
             )?;

@@ -6,7 +6,7 @@ use super::{Db, block_on, password_from_stdin};
 ///
 /// Examples:
 ///   concord init --admin alice --password-stdin <<< 'a long passphrase'
-///   concord --db /data/study.db init
+///   concord init --db /data/study.db
 #[derive(Debug, clap::Args)]
 pub(crate) struct InitArgs {
     #[command(flatten)]
