@@ -72,9 +72,11 @@ pub enum BuildError {
 /// Collects `(item, annotator, label)` observations and known answers, then builds
 /// [`Annotations`].
 ///
-/// Items and annotators keep the order in which they first appear; classes are sorted in natural
-/// order (numerically when every class name is a number, otherwise by string), so the class index
-/// of a name does not depend on input order.
+/// Items, annotators and classes are each sorted in natural order (numerically when every name
+/// is a number, otherwise by string), so the matrix, and every result computed from it, does not
+/// depend on the order of the input rows, bit for bit. Iterative methods need that: on a
+/// symmetric or nearly degenerate label set the rounding of a sum decides which of two equally
+/// likely solutions EM reaches, and the order of the rows would otherwise decide the rounding.
 #[derive(Debug, Default)]
 pub struct AnnotationsBuilder {
     items: Interner,
@@ -168,24 +170,41 @@ impl AnnotationsBuilder {
         for &item in &self.obs_item {
             item_has_label[item as usize] = true;
         }
-        let mut item_remap = vec![u32::MAX; self.items.names.len()];
+        let mut labelled = vec![u32::MAX; self.items.names.len()];
         let mut item_names = Vec::new();
         for (old, name) in self.items.names.into_iter().enumerate() {
             if item_has_label[old] {
-                item_remap[old] = item_names.len() as u32;
+                labelled[old] = item_names.len() as u32;
                 item_names.push(name);
             }
         }
 
-        // Natural class order.
-        let (class_names, class_remap) = sort_classes(self.classes.names);
+        // Natural order of every name space.
+        let (item_names, item_order) = sort_names(item_names);
+        let item_remap: Vec<u32> = labelled
+            .iter()
+            .map(|&l| {
+                if l == u32::MAX {
+                    l
+                } else {
+                    item_order[l as usize]
+                }
+            })
+            .collect();
+        let (annotator_names, annotator_remap) = sort_names(self.annotators.names);
+        let obs_annotator_sorted: Vec<u32> = self
+            .obs_annotator
+            .iter()
+            .map(|&a| annotator_remap[a as usize])
+            .collect();
+        let (class_names, class_remap) = sort_names(self.classes.names);
 
         // Sort observations by (item, annotator, input order): a counting sort by annotator
         // followed by a stable counting sort by item.
         let n_items = item_names.len();
-        let n_annotators = self.annotators.names.len();
+        let n_annotators = annotator_names.len();
         let n_obs = self.obs_item.len();
-        let by_annotator = counting_sort(&self.obs_annotator, n_annotators, 0..n_obs as u32);
+        let by_annotator = counting_sort(&obs_annotator_sorted, n_annotators, 0..n_obs as u32);
         let sorted = counting_sort_by(n_items, by_annotator.iter().copied(), |obs| {
             item_remap[self.obs_item[obs as usize] as usize]
         });
@@ -197,7 +216,7 @@ impl AnnotationsBuilder {
         for (pos, &obs) in sorted.iter().enumerate() {
             let obs = obs as usize;
             let item = item_remap[self.obs_item[obs] as usize];
-            let annotator = self.obs_annotator[obs];
+            let annotator = obs_annotator_sorted[obs];
             let class = class_remap[self.obs_class[obs] as usize];
             let repeats_previous = pos > 0 && {
                 let prev = sorted[pos - 1] as usize;
@@ -217,7 +236,7 @@ impl AnnotationsBuilder {
                     DuplicatePolicy::Error => {
                         return Err(BuildError::Duplicate {
                             item: item_names[item as usize].to_string(),
-                            annotator: self.annotators.names[annotator as usize].to_string(),
+                            annotator: annotator_names[annotator as usize].to_string(),
                             first: sorted[pos - 1] as usize,
                             second: obs,
                         });
@@ -250,7 +269,7 @@ impl AnnotationsBuilder {
 
         Ok(Annotations {
             items: item_names,
-            annotators: self.annotators.names,
+            annotators: annotator_names,
             classes: class_names,
             item_offsets,
             item_annotator: obs_annotator,
@@ -454,8 +473,8 @@ impl Interner {
     }
 }
 
-/// Sorts class names in natural order and returns `(sorted names, old index -> new index)`.
-fn sort_classes(names: Vec<Box<str>>) -> (Vec<Box<str>>, Vec<u32>) {
+/// Sorts names (items, annotators or classes) in natural order and returns `(sorted names, old index -> new index)`.
+fn sort_names(names: Vec<Box<str>>) -> (Vec<Box<str>>, Vec<u32>) {
     let numeric: Option<Vec<f64>> = names.iter().map(|n| n.trim().parse::<f64>().ok()).collect();
     let mut order: Vec<usize> = (0..names.len()).collect();
     match &numeric {
@@ -549,13 +568,14 @@ mod tests {
             DuplicatePolicy::Error,
         )
         .unwrap();
-        assert_eq!(&*data.items()[0], "t2");
+        // Names are sorted, whatever the order of the rows.
+        assert_eq!(&*data.items()[0], "t1");
         assert_eq!(
             data.classes().iter().map(|c| &**c).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        let t2: Vec<_> = data.item_labels(0).collect();
-        assert_eq!(t2, [(0, 1), (1, 0)]);
+        let t1: Vec<_> = data.item_labels(0).collect();
+        assert_eq!(t1, [(0, 1), (1, 0)]);
         let w1: Vec<_> = data.annotator_labels(0).collect();
         assert_eq!(w1, [(0, 1), (1, 1)]);
     }

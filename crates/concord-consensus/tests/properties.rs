@@ -95,22 +95,35 @@ fn by_name(data: &Annotations, fit: &Fit, margin: f64) -> Vec<ItemResult> {
     out
 }
 
-fn assert_same(method: &str, a: &[ItemResult], b: &[ItemResult], rename: impl Fn(&str) -> String) {
+/// Whether two outcomes agree up to renaming: the same label and posteriors within `tol`.
+fn compare(
+    method: &str,
+    a: &[ItemResult],
+    b: &[ItemResult],
+    rename: impl Fn(&str) -> String,
+    tol: f64,
+) -> Result<(), String> {
     let b: std::collections::HashMap<&str, &ItemResult> =
         b.iter().map(|row| (row.0.as_str(), row)).collect();
     for (item, label, post) in a {
         let Some(other) = b.get(item.as_str()) else {
             continue;
         };
-        assert_eq!(rename(label), other.1, "{method}: label of {item}");
+        if rename(label) != other.1 {
+            return Err(format!(
+                "{method}: label of {item}: {} vs {}",
+                rename(label),
+                other.1
+            ));
+        }
         for (class, p) in post {
             let q = other.2.iter().find(|(c, _)| *c == rename(class)).unwrap().1;
-            assert!(
-                (p - q).abs() <= 1e-6,
-                "{method}: posterior of {item}/{class}: {p} vs {q}"
-            );
+            if (p - q).abs() > tol {
+                return Err(format!("{method}: posterior of {item}/{class}: {p} vs {q}"));
+            }
         }
     }
+    Ok(())
 }
 
 proptest! {
@@ -123,10 +136,11 @@ proptest! {
         let mut rows = data.rows.clone();
         rows.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(shuffle_seed));
         let shuffled = build(&rows, |c| format!("c{c}"));
+        // The builder sorts every name space, so the matrices, and hence the fits, are identical.
         for method in methods(&original) {
             let a = method.fit(&original).unwrap();
             let b = method.fit(&shuffled).unwrap();
-            assert_same(method.name(), &by_name(&original, &a, 1e-6), &by_name(&shuffled, &b, 1e-6), |c| c.to_string());
+            prop_assert_eq!(a, b, "{}", method.name());
         }
     }
 
@@ -145,6 +159,12 @@ proptest! {
     /// Renaming classes in a way that reorders them changes only names, except through ties:
     /// ties go to the first class in natural order, so methods that take hard majority decisions
     /// along the way (mv and the weighted votes built on it) may resolve a tie differently.
+    ///
+    /// The class order is also the order of the sums inside each iteration, so two runs stop at
+    /// slightly different points within the convergence tolerance (posteriors agree to 1e-4, not
+    /// bit for bit), and on a symmetric label set the rounding may pick the other of two equally
+    /// likely solutions: a different outcome is accepted only when both fits have the same
+    /// log-likelihood.
     #[test]
     fn reordering_classes_changes_only_names(data in labels(), perm_seed in any::<u64>()) {
         let k = data.n_classes;
@@ -156,7 +176,14 @@ proptest! {
         for method in methods(&original).into_iter().filter(|m| !TIE_DEPENDENT.contains(&m.name())) {
             let a = method.fit(&original).unwrap();
             let b = method.fit(&renamed).unwrap();
-            assert_same(method.name(), &by_name(&original, &a, 1e-6), &by_name(&renamed, &b, 1e-6), rename);
+            let outcome = compare(method.name(), &by_name(&original, &a, 1e-4), &by_name(&renamed, &b, 1e-4), rename, 1e-4);
+            if let Err(difference) = outcome {
+                let equally_likely = match (a.log_likelihood, b.log_likelihood) {
+                    (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+                    _ => false,
+                };
+                prop_assert!(equally_likely, "{} (log-likelihoods {:?} vs {:?})", difference, a.log_likelihood, b.log_likelihood);
+            }
         }
     }
 

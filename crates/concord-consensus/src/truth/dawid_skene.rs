@@ -1273,7 +1273,7 @@ mod tests {
             }
         }
         let data = Annotations::from_indices(k, obs).unwrap();
-        // Items are interned in order of first appearance, which is item order here.
+        // Numeric names sort numerically, so item indices are the generated ones.
         (data, truth)
     }
 

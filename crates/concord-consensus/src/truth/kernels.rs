@@ -11,7 +11,7 @@ use rayon::prelude::*;
 pub(crate) const ITEM_CHUNK: usize = 2048;
 
 /// Two posteriors closer than this are a tie.
-const TIE_EPS: f64 = 1e-12;
+pub(crate) const TIE_EPS: f64 = 1e-12;
 
 /// Picks the most probable class of each item and lists tied items.
 ///
@@ -231,8 +231,9 @@ fn mix64(mut x: u64) -> u64 {
 /// an item and an annotator).
 ///
 /// Why keyed rather than drawn from one stream: a random start drawn in index order changes when
-/// the input rows are reordered (indices follow first appearance), and the result must not. Keyed
-/// by names, every item and annotator gets the same start whatever the row order.
+/// an unrelated item or annotator is added (indices follow name order), and a start should belong
+/// to its item and annotator. Keyed by names, each gets the same start whatever else is in the
+/// data.
 pub(crate) fn keyed_uniform(seed: u64, a: u64, b: u64) -> f64 {
     let x = mix64(seed ^ mix64(a ^ mix64(b)));
     (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)

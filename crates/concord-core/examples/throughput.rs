@@ -1,0 +1,209 @@
+//! Submissions per second through `Core` on SQLite, and the time of a full consensus run.
+//!
+//! Run with `cargo run --release -p concord-core --example throughput -- --items 100000` (the
+//! suite that calls it: `bench/platform/run`). Prints one JSON object.
+//!
+//! The project uses adaptive overlap (every submission updates the item's posterior with the
+//! current skill snapshot inside its transaction; skills are re-fitted in the background every
+//! `--refit-every` labels). Simulated annotators of known accuracy work concurrently, each
+//! worker cycling `next` → `submit` for its share of the annotators until nothing is left.
+
+use concord_core::Core;
+use concord_core::auth::HashCost;
+use concord_core::policy::{Overlap, Settings};
+use concord_core::service::UserRequest;
+use concord_store::{Role, SqliteStore};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+const CLASSES: [&str; 4] = ["normal", "pneumonia", "effusion", "nodule"];
+const PROTOCOL: &str = "name: bench\ntasks:\n  - id: finding\n    type: single\n    classes: [{id: normal}, {id: pneumonia}, {id: effusion}, {id: nodule}]\n";
+
+struct Args {
+    items: usize,
+    annotators: usize,
+    workers: usize,
+    min: u32,
+    max: u32,
+    threshold: f64,
+    refit_every: u32,
+    db: Option<String>,
+}
+
+fn parse() -> Args {
+    let mut args = Args {
+        items: 100_000,
+        annotators: 200,
+        workers: 4,
+        min: 10,
+        max: 12,
+        threshold: 0.999,
+        refit_every: 50_000,
+        db: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--items" => args.items = value().parse().unwrap(),
+            "--annotators" => args.annotators = value().parse().unwrap(),
+            "--workers" => args.workers = value().parse().unwrap(),
+            "--min" => args.min = value().parse().unwrap(),
+            "--max" => args.max = value().parse().unwrap(),
+            "--threshold" => args.threshold = value().parse().unwrap(),
+            "--refit-every" => args.refit_every = value().parse().unwrap(),
+            "--db" => args.db = Some(value()),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    args
+}
+
+fn main() {
+    let args = parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(args));
+}
+
+async fn run(args: Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = args
+        .db
+        .clone()
+        .map_or_else(|| dir.path().join("bench.db"), Into::into);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
+    let admin = core.init_admin("admin", None).await.unwrap();
+    let settings = Settings {
+        overlap: Overlap::Adaptive {
+            min: args.min,
+            max: args.max,
+            threshold: args.threshold,
+        },
+        refit_every: args.refit_every,
+        lease_seconds: 3600,
+        ..Settings::default()
+    };
+    core.create_project(&admin, "bench", PROTOCOL, settings)
+        .await
+        .unwrap();
+
+    // Items and their truth.
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let mut truth = HashMap::new();
+    let items_path = dir.path().join("items.jsonl");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&items_path).unwrap());
+        for i in 0..args.items {
+            let id = format!("i{i:06}");
+            let class = CLASSES[rng.random_range(0..4)];
+            writeln!(f, "{{\"id\": \"{id}\", \"text\": \"study {i}\"}}").unwrap();
+            truth.insert(id, class);
+        }
+    }
+    let t = Instant::now();
+    core.import_items(&admin, "bench", &items_path)
+        .await
+        .unwrap();
+    let import_seconds = t.elapsed().as_secs_f64();
+
+    let mut annotators = Vec::new();
+    for a in 0..args.annotators {
+        let user = core
+            .add_user(
+                &admin,
+                UserRequest {
+                    name: format!("a{a:04}"),
+                    roles: vec![Role::Annotator],
+                    password: None,
+                    qualification: None,
+                    cost: 1.0,
+                },
+            )
+            .await
+            .unwrap();
+        let accuracy = 0.55 + 0.4 * rng.random::<f64>();
+        annotators.push((user, accuracy));
+    }
+
+    let truth = Arc::new(truth);
+    let submitted = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..args.workers {
+        let mine: Vec<_> = annotators
+            .iter()
+            .skip(w)
+            .step_by(args.workers)
+            .cloned()
+            .collect();
+        let core = core.clone();
+        let truth = truth.clone();
+        let submitted = submitted.clone();
+        handles.push(tokio::spawn(async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(w as u64);
+            let mut active: Vec<bool> = vec![true; mine.len()];
+            while active.iter().any(|&a| a) {
+                for (i, (user, accuracy)) in mine.iter().enumerate() {
+                    if !active[i] {
+                        continue;
+                    }
+                    let Some(task) = core.next("bench", user).await.unwrap() else {
+                        active[i] = false;
+                        continue;
+                    };
+                    let right = truth[&task.item];
+                    let value = if rng.random::<f64>() < *accuracy {
+                        right
+                    } else {
+                        CLASSES[rng.random_range(0..4)]
+                    };
+                    core.submit("bench", user, &task.item, value, None)
+                        .await
+                        .unwrap();
+                    submitted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let labeling_seconds = start.elapsed().as_secs_f64();
+    core.wait_for_refits().await;
+    let n = submitted.load(Ordering::Relaxed);
+
+    let t = Instant::now();
+    let run = core.consensus(&admin, "bench", None).await.unwrap();
+    let consensus_seconds = t.elapsed().as_secs_f64();
+    let rows = core.export(&admin, "bench").await.unwrap();
+    let right = rows
+        .iter()
+        .filter(|r| r.label.as_ref().and_then(|l| l.as_str()) == Some(truth[&r.item]))
+        .count();
+    println!(
+        "{}",
+        serde_json::json!({
+            "items": args.items,
+            "annotators": args.annotators,
+            "workers": args.workers,
+            "overlap": format!("adaptive:{}..{}@{}", args.min, args.max, args.threshold),
+            "submissions": n,
+            "labeling_seconds": labeling_seconds,
+            "submissions_per_second": n as f64 / labeling_seconds,
+            "import_seconds": import_seconds,
+            "consensus_seconds": consensus_seconds,
+            "consensus_iterations": run.iterations,
+            "accuracy": right as f64 / rows.len() as f64,
+        })
+    );
+}
