@@ -33,6 +33,7 @@ struct Args {
     threshold: f64,
     refit_every: u32,
     db: Option<String>,
+    consensus_only: bool,
 }
 
 fn parse() -> Args {
@@ -45,6 +46,7 @@ fn parse() -> Args {
         threshold: 0.999,
         refit_every: 50_000,
         db: None,
+        consensus_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +60,8 @@ fn parse() -> Args {
             "--threshold" => args.threshold = value().parse().unwrap(),
             "--refit-every" => args.refit_every = value().parse().unwrap(),
             "--db" => args.db = Some(value()),
+            // Times one consensus run over the project an earlier run left in `--db`.
+            "--consensus-only" => args.consensus_only = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -82,6 +86,21 @@ async fn run(args: Args) {
         .map_or_else(|| dir.path().join("bench.db"), Into::into);
     let store = SqliteStore::open(&path).await.unwrap();
     let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
+    if args.consensus_only {
+        let admin = core.user("admin").await.unwrap();
+        let t = Instant::now();
+        let run = core.consensus(&admin, "bench", None).await.unwrap();
+        println!(
+            "{}",
+            serde_json::json!({
+                "annotations": run.annotations,
+                "items": run.items,
+                "consensus_seconds": t.elapsed().as_secs_f64(),
+                "consensus_iterations": run.iterations,
+            })
+        );
+        return;
+    }
     let admin = core.init_admin("admin", None).await.unwrap();
     let settings = Settings {
         overlap: Overlap::Adaptive {

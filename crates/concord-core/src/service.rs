@@ -17,8 +17,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What went wrong, in terms a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +224,17 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     hash_cost: HashCost,
     cache: Arc<Mutex<HashMap<i64, CachedSkills>>>,
+    contexts: Arc<ContextCache>,
 }
+
+/// Project name → its context and when it was read.
+type ContextCache = Mutex<HashMap<String, (Arc<Context>, Instant)>>;
+
+/// How long `next` and `submit` reuse a project's settings and latest protocol before reading
+/// them again. A lease records the protocol version it was made under and `submit` validates
+/// against that version, so a protocol change by another process is picked up by the next lease
+/// at most this much later and never mixes versions within one label.
+const CONTEXT_TTL: Duration = Duration::from_secs(1);
 
 /// A project's skill snapshot and how many submissions it has not seen.
 #[derive(Debug, Clone)]
@@ -257,6 +269,7 @@ impl Core {
             clock: Arc::new(SystemClock),
             hash_cost: HashCost::Standard,
             cache: Default::default(),
+            contexts: Default::default(),
         }
     }
 
@@ -443,7 +456,28 @@ impl Core {
             note: note.into(),
             created_by: Some(actor.id),
         };
-        Ok(self.store.add_protocol(project.id, new, self.now()).await?)
+        let version = self.store.add_protocol(project.id, new, self.now()).await?;
+        self.contexts
+            .lock()
+            .expect("context lock")
+            .remove(&project.name);
+        Ok(version)
+    }
+
+    /// The project's context for the labelling hot path (`next`, `submit`): reused for
+    /// [`CONTEXT_TTL`], and dropped at once when this process changes the protocol.
+    async fn cached_context(&self, project: &str) -> CoreResult<Arc<Context>> {
+        if let Some((ctx, at)) = self.contexts.lock().expect("context lock").get(project)
+            && at.elapsed() < CONTEXT_TTL
+        {
+            return Ok(ctx.clone());
+        }
+        let ctx = Arc::new(self.context(project).await?);
+        self.contexts
+            .lock()
+            .expect("context lock")
+            .insert(project.to_string(), (ctx.clone(), Instant::now()));
+        Ok(ctx)
     }
 
     async fn context(&self, project: &str) -> CoreResult<Context> {
@@ -521,7 +555,7 @@ impl Core {
     /// gate; [`CoreError::Conflict`] when the gate needs more gold items than the project has.
     pub async fn next(&self, project: &str, annotator: &User) -> CoreResult<Option<Task>> {
         require(annotator, Role::Annotator, "label items")?;
-        let ctx = self.context(project).await?;
+        let ctx = self.cached_context(project).await?;
         let now = self.now();
         if let Some(lease) = self
             .store
@@ -613,19 +647,36 @@ impl Core {
         time_spent_ms: Option<i64>,
     ) -> CoreResult<Receipt> {
         require(annotator, Role::Annotator, "label items")?;
-        let ctx = self.context(project).await?;
+        let ctx = self.cached_context(project).await?;
         let item = self.store.item(ctx.project.id, item).await?;
-        let value = ctx
-            .parsed
-            .parse_value(value)
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
         let now = self.now();
         let lease = self
             .store
             .active_lease(ctx.project.id, annotator.id, now)
-            .await?;
+            .await?
+            .filter(|l| l.item_id == item.id);
+        // The value is checked against the protocol version the item was leased under, which
+        // is the version the annotation records.
+        let leased_protocol;
+        let protocol = match &lease {
+            Some(l) if l.protocol_version != ctx.protocol.version => {
+                let version = self
+                    .store
+                    .protocol(ctx.project.id, Some(l.protocol_version))
+                    .await?;
+                leased_protocol =
+                    serde_json::from_value::<Protocol>(version.schema).map_err(|e| {
+                        CoreError::Store(StoreError::Integrity(format!("protocol: {e}")))
+                    })?;
+                &leased_protocol
+            }
+            _ => &ctx.parsed,
+        };
+        let value = protocol
+            .parse_value(value)
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
         let purpose = match &lease {
-            Some(l) if l.item_id == item.id => l.purpose,
+            Some(l) => l.purpose,
             _ => {
                 return Err(CoreError::Conflict(format!(
                     "{} holds no active lease on item `{}` (run `concord next` first; leases expire after {} s)",
@@ -1304,6 +1355,20 @@ fn decider(
 }
 
 /// A project's annotations of the primary task, ready to fit.
+/// Feeds written bytes to a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 struct ConsensusInput {
     task_id: String,
     classes: Vec<String>,
@@ -1330,12 +1395,15 @@ struct Fitted {
 impl ConsensusInput {
     /// SHA-256 over the exact input: annotation id, item, annotator and value, by id.
     fn hash(&self) -> String {
-        let mut h = Sha256::new();
+        // One line per annotation, `[id,item,annotator,value]` in compact JSON, written
+        // straight into the hasher (building a JSON array per line took a fifth of a run).
+        let mut h = std::io::BufWriter::with_capacity(1 << 16, HashWriter(Sha256::new()));
         for a in &self.annotations {
-            let line = json!([a.id, a.item_id, a.annotator_id, a.value]);
-            h.update(line.to_string().as_bytes());
-            h.update(b"\n");
+            write!(h, "[{},{},{},", a.id, a.item_id, a.annotator_id).expect("hashing");
+            serde_json::to_writer(&mut h, &a.value).expect("values serialise");
+            h.write_all(b"]\n").expect("hashing");
         }
+        let h = h.into_inner().map_err(|_| ()).expect("hashing").0;
         crate::items::hex(&h.finalize())
     }
 

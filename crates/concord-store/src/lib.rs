@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod direct;
 pub mod model;
 mod sqlite;
 
@@ -37,6 +38,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database failed on the direct (rusqlite) hot path.
+    #[error("database error: {0}")]
+    Direct(String),
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
