@@ -225,6 +225,7 @@ pub struct Core {
     hash_cost: HashCost,
     cache: Arc<Mutex<HashMap<i64, CachedSkills>>>,
     contexts: Arc<ContextCache>,
+    logs: Arc<Mutex<HashMap<i64, AnnotationLog>>>,
 }
 
 /// Project name → its context and when it was read.
@@ -270,6 +271,7 @@ impl Core {
             hash_cost: HashCost::Standard,
             cache: Default::default(),
             contexts: Default::default(),
+            logs: Default::default(),
         }
     }
 
@@ -862,14 +864,54 @@ impl Core {
                 "consensus needs a `single` or `ordinal` task in the protocol".into(),
             )
         })?;
-        let annotations = self.store.annotations(ctx.project.id).await?;
-        let items = self.store.items(ctx.project.id).await?;
+        let classes: Vec<String> = task.classes.iter().map(|c| c.id.clone()).collect();
+        let project_id = ctx.project.id;
+        let cached = self
+            .logs
+            .lock()
+            .expect("log lock")
+            .get(&project_id)
+            .filter(|log| log.task_id == task.id && log.classes == classes)
+            .cloned();
+        let mut log = match cached {
+            Some(log)
+                if self.store.annotation_count(project_id, log.last_id).await? == log.n_stored =>
+            {
+                log
+            }
+            _ => AnnotationLog::new(&task.id, &classes),
+        };
+        let batch = self
+            .store
+            .annotations_after(project_id, log.last_id)
+            .await?;
+        if !log.append(&batch) {
+            log = AnnotationLog::new(&task.id, &classes);
+            let all = self.store.annotations_after(project_id, 0).await?;
+            assert!(log.append(&all), "a fresh log takes every supersession");
+        }
+        self.logs
+            .lock()
+            .expect("log lock")
+            .insert(project_id, log.clone());
+        let gold = self
+            .store
+            .gold_answers(project_id)
+            .await?
+            .into_iter()
+            .filter_map(|(item, gold)| {
+                let class = gold.get(&task.id)?.as_str()?.to_string();
+                Some((item, class))
+            })
+            .collect();
         let users = self.store.users().await?;
         Ok(ConsensusInput {
             task_id: task.id.clone(),
-            classes: task.classes.iter().map(|c| c.id.clone()).collect(),
-            annotations,
-            items: items.into_iter().map(|i| (i.id, i)).collect(),
+            classes,
+            class_names: log.names.clone(),
+            input_sha256: log.sha256(),
+            rows: log.rows,
+            gold,
             names: users.into_iter().map(|u| (u.id, u.name)).collect(),
         })
     }
@@ -896,22 +938,20 @@ impl Core {
             )?,
         };
         let input = self.consensus_input(&ctx).await?;
-        let n_annotations = input.annotations.len();
+        let n_annotations = input.rows.len();
         let params = MethodParams {
             seed: ctx.settings.seed,
             ..MethodParams::default()
         };
-        let input_sha256 = input.hash();
-        let states: HashMap<i64, ItemState> = self
-            .store
-            .item_states(ctx.project.id)
-            .await?
-            .into_iter()
-            .map(|s| (s.item_id, s))
-            .collect();
+        let input_sha256 = input.input_sha256.clone();
         let task_id = input.task_id.clone();
-        let fitted = tokio::task::spawn_blocking(move || input.fit(method, &params))
-            .await
+        // The item states are read while the method runs on another thread.
+        let (states, fitted) = tokio::join!(
+            self.store.item_states(ctx.project.id),
+            tokio::task::spawn_blocking(move || input.fit(method, &params))
+        );
+        let states: HashMap<i64, ItemState> = states?.into_iter().map(|s| (s.item_id, s)).collect();
+        let fitted = fitted
             .map_err(|e| CoreError::Invalid(format!("consensus failed: {e}")))??
             .ok_or_else(|| {
                 CoreError::Invalid("no annotations with a class yet: nothing to infer".into())
@@ -1356,9 +1396,9 @@ fn decider(
 
 /// A project's annotations of the primary task, ready to fit.
 /// Feeds written bytes to a SHA-256.
-struct HashWriter(Sha256);
+struct HashWriter<'a>(&'a mut Sha256);
 
-impl std::io::Write for HashWriter {
+impl std::io::Write for HashWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.update(bytes);
         Ok(bytes.len())
@@ -1369,12 +1409,121 @@ impl std::io::Write for HashWriter {
     }
 }
 
+/// What a consensus run reads: the project's current annotations (from its [`AnnotationLog`]),
+/// the gold answers and the annotators' names.
 struct ConsensusInput {
     task_id: String,
     classes: Vec<String>,
-    annotations: Vec<Annotation>,
-    items: HashMap<i64, Item>,
+    /// Class names the rows' indices refer to.
+    class_names: Vec<String>,
+    rows: Arc<Vec<LogRow>>,
+    input_sha256: String,
+    /// Item id → the gold answer's class name for the task.
+    gold: HashMap<i64, String>,
     names: HashMap<i64, String>,
+}
+
+/// One current annotation in compact form.
+#[derive(Debug, Clone, Copy)]
+struct LogRow {
+    item_id: i64,
+    annotator_id: i64,
+    /// Index into the log's class names, or [`NO_CLASS`] when the value has no class for the
+    /// task.
+    class: u32,
+}
+
+const NO_CLASS: u32 = u32::MAX;
+
+/// A project's current annotations, kept in memory by `Core` and topped up from the store by
+/// id, so a consensus run or a skill re-fit reads only the annotations added since the last
+/// one. Annotations are append-only (a correction is a new row that supersedes), so the copy
+/// stays exact; a supersession of a row already in the copy, or a row appearing below the
+/// newest one read (a count check), makes it start over from the store.
+#[derive(Clone)]
+struct AnnotationLog {
+    task_id: String,
+    /// The protocol's classes for the task (the log is rebuilt when they change).
+    classes: Vec<String>,
+    /// Every class name the rows use: the protocol's, then any other seen (a value made under
+    /// an earlier protocol version).
+    names: Vec<String>,
+    rows: Arc<Vec<LogRow>>,
+    /// SHA-256 state after the line of every row, in id order: the input hash of a run only
+    /// needs the new lines.
+    hasher: Sha256,
+    /// Newest annotation id read.
+    last_id: i64,
+    /// Annotations with an id up to `last_id` in the store, superseded ones included.
+    n_stored: i64,
+}
+
+impl AnnotationLog {
+    fn new(task_id: &str, classes: &[String]) -> Self {
+        Self {
+            task_id: task_id.to_string(),
+            classes: classes.to_vec(),
+            names: classes.to_vec(),
+            rows: Arc::new(Vec::new()),
+            hasher: Sha256::new(),
+            last_id: 0,
+            n_stored: 0,
+        }
+    }
+
+    /// Appends `batch` (every annotation after `last_id`, by id). `false` when a row of the
+    /// batch supersedes one already in the log, which the log cannot take back.
+    fn append(&mut self, batch: &[Annotation]) -> bool {
+        let superseded: std::collections::HashSet<i64> =
+            batch.iter().filter_map(|a| a.supersedes).collect();
+        if superseded.iter().any(|&id| id <= self.last_id) {
+            return false;
+        }
+        let mut class_index: HashMap<String, u32> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u32))
+            .collect();
+        let rows = Arc::make_mut(&mut self.rows);
+        let mut hash = std::io::BufWriter::with_capacity(1 << 16, HashWriter(&mut self.hasher));
+        for a in batch.iter().filter(|a| !superseded.contains(&a.id)) {
+            // One line per annotation, `[id,item,annotator,value]` in compact JSON.
+            write!(hash, "[{},{},{},", a.id, a.item_id, a.annotator_id).expect("hashing");
+            serde_json::to_writer(&mut hash, &a.value).expect("values serialise");
+            hash.write_all(b"]\n").expect("hashing");
+            let class = match a.value.get(&self.task_id).and_then(Value::as_str) {
+                None => NO_CLASS,
+                Some(name) => match class_index.get(name) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.names.len() as u32;
+                        self.names.push(name.to_string());
+                        class_index.insert(name.to_string(), i);
+                        i
+                    }
+                },
+            };
+            rows.push(LogRow {
+                item_id: a.item_id,
+                annotator_id: a.annotator_id,
+                class,
+            });
+        }
+        hash.flush().expect("hashing");
+        drop(hash);
+        if let Some(last) = batch.last() {
+            self.last_id = last.id;
+        }
+        self.n_stored += batch.len() as i64;
+        true
+    }
+
+    /// SHA-256 over the exact input: one line `[id,item,annotator,value]` per current
+    /// annotation, by id.
+    fn sha256(&self) -> String {
+        crate::items::hex(&self.hasher.clone().finalize())
+    }
 }
 
 struct FittedItem {
@@ -1393,47 +1542,30 @@ struct Fitted {
 }
 
 impl ConsensusInput {
-    /// SHA-256 over the exact input: annotation id, item, annotator and value, by id.
-    fn hash(&self) -> String {
-        // One line per annotation, `[id,item,annotator,value]` in compact JSON, written
-        // straight into the hasher (building a JSON array per line took a fifth of a run).
-        let mut h = std::io::BufWriter::with_capacity(1 << 16, HashWriter(Sha256::new()));
-        for a in &self.annotations {
-            write!(h, "[{},{},{},", a.id, a.item_id, a.annotator_id).expect("hashing");
-            serde_json::to_writer(&mut h, &a.value).expect("values serialise");
-            h.write_all(b"]\n").expect("hashing");
-        }
-        let h = h.into_inner().map_err(|_| ()).expect("hashing").0;
-        crate::items::hex(&h.finalize())
-    }
-
     /// Fits `method`; `None` when no annotation carries a class of the task.
     fn fit(&self, method: Method, params: &MethodParams) -> CoreResult<Option<Fitted>> {
-        let mut builder = AnnotationsBuilder::with_capacity(self.annotations.len());
+        use std::fmt::Write as _;
+        let mut builder = AnnotationsBuilder::with_capacity(self.rows.len());
         for class in &self.classes {
             // Every protocol class exists in the fit, even one nobody used yet.
             builder.push_gold("\u{0}", class);
         }
         let mut n = 0;
-        for a in &self.annotations {
-            let Some(class) = a.value.get(&self.task_id).and_then(Value::as_str) else {
-                continue;
-            };
-            builder.push(&a.item_id.to_string(), &a.annotator_id.to_string(), class);
+        // Ids as text, formatted into two reused buffers rather than a new string per label.
+        let (mut item, mut annotator) = (String::new(), String::new());
+        for row in self.rows.iter().filter(|r| r.class != NO_CLASS) {
+            item.clear();
+            annotator.clear();
+            write!(item, "{}", row.item_id).expect("formatting");
+            write!(annotator, "{}", row.annotator_id).expect("formatting");
+            builder.push(&item, &annotator, &self.class_names[row.class as usize]);
             n += 1;
         }
         if n == 0 {
             return Ok(None);
         }
-        for item in self.items.values() {
-            if let Some(class) = item
-                .gold
-                .as_ref()
-                .and_then(|g| g.get(&self.task_id))
-                .and_then(Value::as_str)
-            {
-                builder.push_gold(&item.id.to_string(), class);
-            }
+        for (item, class) in &self.gold {
+            builder.push_gold(&item.to_string(), class);
         }
         let data = builder
             .build(DuplicatePolicy::Last)
@@ -1478,16 +1610,15 @@ impl ConsensusInput {
             .collect();
         // Gold accuracy per annotator, from the raw annotations.
         let mut gold: HashMap<i64, (i64, i64)> = HashMap::new();
-        for a in &self.annotations {
-            let Some(item) = self.items.get(&a.item_id) else {
+        for row in self.rows.iter() {
+            let Some(reference) = self.gold.get(&row.item_id) else {
                 continue;
             };
-            let Some(reference) = item.gold.as_ref().and_then(|g| g.get(&self.task_id)) else {
-                continue;
-            };
-            let entry = gold.entry(a.annotator_id).or_default();
+            let entry = gold.entry(row.annotator_id).or_default();
             entry.1 += 1;
-            entry.0 += i64::from(a.value.get(&self.task_id) == Some(reference));
+            entry.0 += i64::from(
+                row.class != NO_CLASS && self.class_names[row.class as usize] == *reference,
+            );
         }
         let summary = fit.skills.summary(&fit.class_prior);
         let skills = annotator_ids

@@ -121,23 +121,30 @@ fn annotation(row: &Row<'_>) -> StoreResult<Annotation> {
     })
 }
 
+/// The columns [`item_state`] reads, by position.
+const STATE_COLUMNS: &str = "s.item_id, i.external_id, s.is_gold, s.needed, s.n_labels, \
+     s.n_leased, s.state, s.label, s.confidence, s.reason";
+
 fn item_state(row: &Row<'_>) -> StoreResult<ItemState> {
-    let phase: String = row.get("state")?;
-    let label: Option<String> = row.get("label")?;
+    let phase = row.get_ref(6)?.as_str().map_err(rusqlite::Error::from)?;
+    let label = row
+        .get_ref(7)?
+        .as_str_or_null()
+        .map_err(rusqlite::Error::from)?;
     Ok(ItemState {
-        item_id: row.get("item_id")?,
-        external_id: row.get("external_id")?,
-        is_gold: row.get::<_, i64>("is_gold")? != 0,
-        needed: row.get("needed")?,
-        n_labels: row.get("n_labels")?,
-        n_leased: row.get("n_leased")?,
-        phase: ItemPhase::parse(&phase)
+        item_id: row.get(0)?,
+        external_id: row.get(1)?,
+        is_gold: row.get::<_, i64>(2)? != 0,
+        needed: row.get(3)?,
+        n_labels: row.get(4)?,
+        n_leased: row.get(5)?,
+        phase: ItemPhase::parse(phase)
             .ok_or_else(|| StoreError::Integrity(format!("unknown item state `{phase}`")))?,
         label: label
-            .map(|l| parse_json(&l, "consensus label"))
+            .map(|l| parse_json(l, "consensus label"))
             .transpose()?,
-        confidence: row.get("confidence")?,
-        reason: row.get("reason")?,
+        confidence: row.get(8)?,
+        reason: row.get(9)?,
     })
 }
 
@@ -356,11 +363,10 @@ pub(crate) fn submit(
         ])?;
     }
     let state = tx
-        .prepare_cached(
-            "SELECT s.item_id, i.external_id, s.is_gold, s.needed, s.n_labels, s.n_leased, \
-             s.state, s.label, s.confidence, s.reason \
-             FROM item_state s JOIN items i ON i.id = s.item_id WHERE s.item_id = ?1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {STATE_COLUMNS} FROM item_state s JOIN items i ON i.id = s.item_id \
+                 WHERE s.item_id = ?1"
+        ))?
         .query_row(params![new.item_id], |r| Ok(item_state(r)))??;
     Ok(Submitted {
         annotation: stored,
@@ -418,6 +424,47 @@ pub(crate) fn annotations(db: &Connection, project_id: i64) -> StoreResult<Vec<A
     )
 }
 
+/// See [`crate::Store::annotations_after`].
+pub(crate) fn annotations_after(
+    db: &Connection,
+    project_id: i64,
+    after_id: i64,
+) -> StoreResult<Vec<Annotation>> {
+    collect(
+        db,
+        &format!(
+            "SELECT {ANNOTATION_COLUMNS} FROM annotations a WHERE a.project_id = ?1 AND a.id > ?2 \
+             ORDER BY a.id"
+        ),
+        params![project_id, after_id],
+        annotation,
+    )
+}
+
+/// See [`crate::Store::annotation_count`].
+pub(crate) fn annotation_count(
+    db: &Connection,
+    project_id: i64,
+    up_to_id: i64,
+) -> StoreResult<i64> {
+    Ok(db
+        .prepare_cached("SELECT COUNT(*) FROM annotations WHERE project_id = ?1 AND id <= ?2")?
+        .query_row(params![project_id, up_to_id], |r| r.get(0))?)
+}
+
+/// See [`crate::Store::gold_answers`].
+pub(crate) fn gold_answers(db: &Connection, project_id: i64) -> StoreResult<Vec<(i64, Value)>> {
+    collect(
+        db,
+        "SELECT id, gold FROM items WHERE project_id = ?1 AND gold IS NOT NULL ORDER BY id",
+        params![project_id],
+        |row| {
+            let gold = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            Ok((row.get(0)?, parse_json(gold, "gold")?))
+        },
+    )
+}
+
 /// See [`crate::Store::items`].
 pub(crate) fn items(db: &Connection, project_id: i64) -> StoreResult<Vec<Item>> {
     collect(
@@ -432,9 +479,10 @@ pub(crate) fn items(db: &Connection, project_id: i64) -> StoreResult<Vec<Item>> 
 pub(crate) fn item_states(db: &Connection, project_id: i64) -> StoreResult<Vec<ItemState>> {
     collect(
         db,
-        "SELECT s.item_id, i.external_id, s.is_gold, s.needed, s.n_labels, s.n_leased, \
-         s.state, s.label, s.confidence, s.reason \
-         FROM item_state s JOIN items i ON i.id = s.item_id WHERE s.project_id = ?1 ORDER BY s.seq",
+        &format!(
+            "SELECT {STATE_COLUMNS} FROM item_state s JOIN items i ON i.id = s.item_id \
+             WHERE s.project_id = ?1 ORDER BY s.seq"
+        ),
         params![project_id],
         item_state,
     )

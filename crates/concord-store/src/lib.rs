@@ -148,6 +148,18 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Submitted>;
     /// The current (not superseded) annotations of a project, by id.
     async fn annotations(&self, project_id: i64) -> StoreResult<Vec<Annotation>>;
+    /// Every annotation of a project with an id above `after_id`, superseded ones included,
+    /// by id (for topping up an in-memory copy).
+    async fn annotations_after(
+        &self,
+        project_id: i64,
+        after_id: i64,
+    ) -> StoreResult<Vec<Annotation>>;
+    /// How many annotations of a project, superseded ones included, have an id up to
+    /// `up_to_id` (so a copy can tell that no row appeared below its newest one).
+    async fn annotation_count(&self, project_id: i64, up_to_id: i64) -> StoreResult<i64>;
+    /// The known answers of a project's gold items, by item id.
+    async fn gold_answers(&self, project_id: i64) -> StoreResult<Vec<(i64, serde_json::Value)>>;
     /// The current annotations of one item.
     async fn item_annotations(&self, item_id: i64) -> StoreResult<Vec<Annotation>>;
     /// The annotator's qualification progress in the project.

@@ -522,6 +522,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn annotations_after(
+        &self,
+        project_id: i64,
+        after_id: i64,
+    ) -> StoreResult<Vec<Annotation>> {
+        self.direct
+            .read(|db| crate::direct::annotations_after(db, project_id, after_id))
+            .await
+    }
+
+    async fn annotation_count(&self, project_id: i64, up_to_id: i64) -> StoreResult<i64> {
+        self.direct
+            .read(|db| crate::direct::annotation_count(db, project_id, up_to_id))
+            .await
+    }
+
+    async fn gold_answers(&self, project_id: i64) -> StoreResult<Vec<(i64, Value)>> {
+        self.direct
+            .read(|db| crate::direct::gold_answers(db, project_id))
+            .await
+    }
+
     async fn item_annotations(&self, item_id: i64) -> StoreResult<Vec<Annotation>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT * FROM annotations a WHERE a.item_id = $1 AND {CURRENT} ORDER BY a.id"

@@ -464,3 +464,67 @@ store_test!(migrations_are_idempotent, |store| {
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(again.users().await.unwrap().len(), 1);
 });
+
+store_test!(annotations_after_count_and_gold, |store| {
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    store
+        .import_items(
+            p.id,
+            vec![item("a", None), item("b", Some("x")), item("c", None)],
+            3,
+            1,
+        )
+        .await
+        .unwrap();
+    let b = store.item(p.id, "b").await.unwrap().id;
+    assert_eq!(
+        store.gold_answers(p.id).await.unwrap(),
+        vec![(b, json!({"t": "x"}))]
+    );
+    let decide = keep_open(3);
+    let mut ids = Vec::new();
+    for (n, name) in ["u1", "u2"].into_iter().enumerate() {
+        let u = store
+            .create_user(user(name, &[Role::Annotator]), 1)
+            .await
+            .unwrap();
+        let lease = store
+            .lease(lease_request(p.id, u.id, Purpose::Regular, 10))
+            .await
+            .unwrap()
+            .unwrap();
+        let s = store
+            .submit(
+                NewAnnotation {
+                    item_id: lease.item_id,
+                    annotator_id: u.id,
+                    value: json!({"t": format!("v{n}")}),
+                    time_spent_ms: None,
+                    now: 11,
+                },
+                None,
+                &decide,
+            )
+            .await
+            .unwrap();
+        ids.push(s.annotation.id);
+    }
+    let all = store.annotations_after(p.id, 0).await.unwrap();
+    assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
+    let newer = store.annotations_after(p.id, ids[0]).await.unwrap();
+    assert_eq!(newer.iter().map(|a| a.id).collect::<Vec<_>>(), &ids[1..]);
+    assert_eq!(newer[0].value, json!({"t": "v1"}));
+    assert!(
+        store
+            .annotations_after(p.id, ids[1])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.annotation_count(p.id, ids[0]).await.unwrap(), 1);
+    assert_eq!(store.annotation_count(p.id, ids[1]).await.unwrap(), 2);
+    assert_eq!(store.annotation_count(p.id, 0).await.unwrap(), 0);
+});
