@@ -994,6 +994,7 @@ impl Core {
                 posterior: row.posterior.clone(),
                 status: status.into(),
                 decision,
+                decided_from: (state.n_labels, state.phase),
             });
         }
         let n_items = labels.len();

@@ -520,9 +520,10 @@ pub(crate) fn record_run(tx: &Transaction<'_>, new: &NewConsensusRun) -> StoreRe
             "INSERT INTO consensus_labels (run_id, item_id, label, confidence, posterior, status) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        // Only while the item is still in the state the decision was made from.
         let mut decide = tx.prepare_cached(
             "UPDATE item_state SET needed = ?1, state = ?2, label = ?3, confidence = ?4, reason = ?5, \
-             updated_at = ?6 WHERE item_id = ?7",
+             updated_at = ?6 WHERE item_id = ?7 AND n_labels = ?8 AND state = ?9",
         )?;
         for label in &new.labels {
             insert.execute(params![
@@ -541,7 +542,9 @@ pub(crate) fn record_run(tx: &Transaction<'_>, new: &NewConsensusRun) -> StoreRe
                     decision.confidence,
                     decision.reason,
                     new.now,
-                    label.item_id
+                    label.item_id,
+                    label.decided_from.0,
+                    label.decided_from.1.as_str()
                 ])?;
             }
         }

@@ -478,6 +478,10 @@ pub struct NewConsensusLabel {
     pub status: String,
     /// The item's new workflow state, or `None` to leave it.
     pub decision: Option<ItemDecision>,
+    /// The label count and phase the decision was made from. The store applies the decision
+    /// only while the item still has both: a submission or an adjudication that landed while
+    /// the method ran is newer than the run and wins.
+    pub decided_from: (i64, ItemPhase),
 }
 
 /// One annotator's skill in a run.

@@ -391,6 +391,7 @@ store_test!(runs_skills_and_decisions, |store| {
                     confidence: Some(0.6),
                     reason: Some("low".into()),
                 }),
+                decided_from: (0, ItemPhase::Open),
             }],
             skills: vec![],
         })
@@ -403,6 +404,50 @@ store_test!(runs_skills_and_decisions, |store| {
         ItemPhase::Adjudication
     );
     assert!(store.run_skills(run.id).await.unwrap().is_empty());
+    // A run whose decision was made from an older state (the item was labelled, or changed
+    // phase, while the method ran) stores its label but leaves the newer state alone.
+    for decided_from in [(0, ItemPhase::Open), (3, ItemPhase::Adjudication)] {
+        let stale = store
+            .record_run(NewConsensusRun {
+                project_id: p.id,
+                method: "ds".into(),
+                method_version: "0.1.0".into(),
+                parameters: json!({"seed": 0}),
+                seed: 0,
+                protocol_version: 1,
+                task_id: "t".into(),
+                input_sha256: "cd".into(),
+                n_annotations: 0,
+                iterations: 1,
+                converged: true,
+                run_by: None,
+                now: 6,
+                labels: vec![NewConsensusLabel {
+                    item_id: a,
+                    label: json!({"t": "a"}),
+                    confidence: 0.99,
+                    posterior: json!({"a": 0.99, "b": 0.01}),
+                    status: "auto".into(),
+                    decision: Some(ItemDecision {
+                        needed: 1,
+                        phase: ItemPhase::Complete,
+                        label: Some(json!({"t": "a"})),
+                        confidence: Some(0.99),
+                        reason: None,
+                    }),
+                    decided_from,
+                }],
+                skills: vec![],
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.latest_run(p.id).await.unwrap().unwrap(), stale);
+        let state = store.item_state(a).await.unwrap();
+        assert_eq!(
+            (state.phase, state.confidence),
+            (ItemPhase::Adjudication, Some(0.6))
+        );
+    }
 });
 
 store_test!(adjudications_supersede_and_need_the_queue, |store| {
