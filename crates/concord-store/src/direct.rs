@@ -77,11 +77,11 @@ impl Direct {
     }
 }
 
-fn json_text(v: &Value) -> String {
+pub(crate) fn json_text(v: &Value) -> String {
     serde_json::to_string(v).expect("JSON values serialise")
 }
 
-fn parse_json(text: &str, what: &str) -> StoreResult<Value> {
+pub(crate) fn parse_json(text: &str, what: &str) -> StoreResult<Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Integrity(format!("{what}: {e}")))
 }
 

@@ -1,6 +1,7 @@
 //! The SQLite store: WAL mode, foreign keys on, a busy timeout, and write transactions that take
 //! the write lock when they begin.
 
+use crate::direct::{json_text, parse_json};
 use crate::model::*;
 use crate::{Decide, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -20,9 +21,9 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 pub struct SqliteStore {
     /// Readers (WAL lets them run beside the writer).
     pool: SqlitePool,
-    /// The one connection that writes. Write transactions queue for it in the pool, in order and
-    /// without polling, instead of meeting SQLite's busy handler, which sleeps and retries
-    /// (measured: three times the throughput with four concurrent writers).
+    /// The one sqlx connection that writes. Write transactions queue for it in the pool, in
+    /// order and without polling, instead of meeting SQLite's busy handler, which sleeps and
+    /// retries.
     writer: SqlitePool,
     /// The labelling hot path's own connection (see [`crate::direct`]).
     direct: std::sync::Arc<crate::direct::Direct>,
@@ -70,14 +71,6 @@ impl SqliteStore {
     async fn write(&self) -> StoreResult<Transaction<'static, sqlx::Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
-}
-
-fn json_text(v: &Value) -> String {
-    serde_json::to_string(v).expect("JSON values serialise")
-}
-
-fn parse_json(text: &str, what: &str) -> StoreResult<Value> {
-    serde_json::from_str(text).map_err(|e| StoreError::Integrity(format!("{what}: {e}")))
 }
 
 fn not_found(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
