@@ -6,12 +6,15 @@
 //! - `fuse`: `concord fuse masks|boxes|spans` and `concord overlap` on real PNG, NIfTI and CSV
 //!   files written by the tests, including bad input (exit 2, the message names the file).
 //! - `platform`: the database commands as the README shows them, and their refusals.
+//! - `audit`: tamper tests: the SQLite file edited behind the application's back, and
+//!   `concord audit verify` naming the first broken sequence number.
 //! - `agreement`: `concord agreement` output, flags and bad input.
 //! - `validate`: `concord validate` on the reference cases (bundled and from files).
 //! - `conformance_copy`: the project's `conformance/` is a byte-identical copy of the shared one.
 
 mod aggregate;
 mod agreement;
+mod audit;
 mod bad_input;
 mod conformance_copy;
 mod evaluate;

@@ -1,7 +1,7 @@
 //! The platform commands end to end, as the README shows them: init, users, project, import,
 //! next/submit, consensus, adjudication, status, export; and their refusals.
 
-use super::util::{concord, project_root, write};
+use super::util::{concord, concord_with_stdin, project_root, write};
 use std::path::Path;
 
 fn run_ok(dir: &Path, args: &[&str]) -> String {
@@ -24,7 +24,7 @@ fn a_project_from_the_command_line() {
     run_ok(d, &["init", "--admin", "alice"]);
     run_ok(d, &["user", "add", "lee", "--role", "annotator"]);
     run_ok(d, &["user", "add", "kim", "--role", "annotator"]);
-    run_ok(
+    let added = concord_with_stdin(
         d,
         &[
             "user",
@@ -34,8 +34,11 @@ fn a_project_from_the_command_line() {
             "adjudicator",
             "--qualification",
             "thoracic radiologist",
+            "--password-stdin",
         ],
+        "sam's passphrase\n",
     );
+    assert_eq!(added.code, 0, "{}", added.stderr);
     run_ok(
         d,
         &[
@@ -88,19 +91,24 @@ fn a_project_from_the_command_line() {
         .map(|e| e["item"].as_str().unwrap())
         .collect();
     assert!(queued.contains(&"r-2"), "{queue}");
-    run_ok(
-        d,
-        &[
-            "adjudicate",
-            "cxr",
-            "r-2",
-            "effusion",
-            "--as",
-            "sam",
-            "--rationale",
-            "meniscus sign",
-        ],
-    );
+    let adjudicate = [
+        "adjudicate",
+        "cxr",
+        "r-2",
+        "effusion",
+        "--as",
+        "sam",
+        "--rationale",
+        "meniscus sign",
+    ];
+    // Signing re-authenticates: a wrong password is refused, stores nothing, and is audited.
+    let wrong = concord_with_stdin(d, &adjudicate, "not sam's\n");
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("password"), "{}", wrong.stderr);
+    let refused = run_ok(d, &["audit", "log", "--entity", "user:4", "--json"]);
+    assert!(refused.contains("signature.refused"), "{refused}");
+    let signed = concord_with_stdin(d, &adjudicate, "sam's passphrase\n");
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
     let status: serde_json::Value =
         serde_json::from_str(&run_ok(d, &["status", "cxr", "--json"])).unwrap();
     assert_eq!(status["items"]["adjudicated"], 1);
@@ -119,6 +127,41 @@ fn a_project_from_the_command_line() {
     );
     let jsonl = run_ok(d, &["export", "cxr"]);
     assert_eq!(jsonl.lines().count(), 2, "gold items are not exported");
+
+    // Everything above is in the audit trail, and the trail verifies.
+    let report: serde_json::Value =
+        serde_json::from_str(&run_ok(d, &["audit", "verify", "--json"])).unwrap();
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["records_checked"]["annotation"], 4, "{report}");
+    assert_eq!(report["records_checked"]["adjudication"], 1, "{report}");
+    assert_eq!(report["signatures_checked"], 1, "{report}");
+    let log = run_ok(d, &["audit", "log", "--json"]);
+    let log: Vec<serde_json::Value> = serde_json::from_str(&log).unwrap();
+    let actions: std::collections::BTreeSet<&str> =
+        log.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in [
+        "user.create",
+        "project.create",
+        "protocol.create",
+        "items.import",
+        "lease.create",
+        "annotation.create",
+        "consensus.run",
+        "adjudication.create",
+        "signature.create",
+        "signature.refused",
+    ] {
+        assert!(
+            actions.contains(action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let seqs: Vec<i64> = log.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "gap-free"
+    );
 }
 
 #[test]

@@ -84,7 +84,10 @@ async fn run(args: Args) {
         .db
         .clone()
         .map_or_else(|| dir.path().join("bench.db"), Into::into);
-    let store = SqliteStore::open(&path).await.unwrap();
+    // A fixed key: the benchmark measures the cost of signing, not key management.
+    let store = SqliteStore::open(&path, concord_store::AuditKey::from_seed([42; 32]))
+        .await
+        .unwrap();
     let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
     if args.consensus_only {
         let admin = core.user("admin").await.unwrap();

@@ -9,9 +9,9 @@ use concord_consensus::truth::{Method, MethodParams};
 use concord_consensus::{AnnotationsBuilder, DuplicatePolicy};
 use concord_store::{
     Adjudication, Annotation, ConsensusRun, Enrolment, Item, ItemDecision, ItemPhase, ItemState,
-    LeaseRequest, Millis, NewAdjudication, NewAnnotation, NewConsensusLabel, NewConsensusRun,
-    NewItem, NewProtocol, NewSkill, NewUser, Phase, Project, ProtocolVersion, Purpose, Role, Store,
-    StoreError, User,
+    LeaseRequest, Meaning, Millis, NewAdjudication, NewAnnotation, NewConsensusLabel,
+    NewConsensusRun, NewItem, NewProtocol, NewSkill, NewUser, Phase, Project, ProtocolVersion,
+    Purpose, Role, SignAs, Store, StoreError, User,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -308,13 +308,16 @@ impl Core {
                 "the database already has users; use `concord user add`".into(),
             ));
         }
-        self.create_user(UserRequest {
-            name: name.into(),
-            roles: vec![Role::Admin],
-            password: password.map(String::from),
-            qualification: None,
-            cost: 1.0,
-        })
+        self.create_user(
+            None,
+            UserRequest {
+                name: name.into(),
+                roles: vec![Role::Admin],
+                password: password.map(String::from),
+                qualification: None,
+                cost: 1.0,
+            },
+        )
         .await
     }
 
@@ -325,10 +328,10 @@ impl Core {
     /// no role, [`CoreError::Conflict`] when the name is taken.
     pub async fn add_user(&self, actor: &User, request: UserRequest) -> CoreResult<User> {
         require(actor, Role::Admin, "add users")?;
-        self.create_user(request).await
+        self.create_user(Some(actor.id), request).await
     }
 
-    async fn create_user(&self, request: UserRequest) -> CoreResult<User> {
+    async fn create_user(&self, actor: Option<i64>, request: UserRequest) -> CoreResult<User> {
         if request.name.trim().is_empty() || request.name.chars().any(char::is_whitespace) {
             return Err(CoreError::Invalid(format!(
                 "`{}` is not a valid user name (no spaces)",
@@ -364,7 +367,7 @@ impl Core {
             qualifications,
             cost: request.cost,
         };
-        Ok(self.store.create_user(user, self.now()).await?)
+        Ok(self.store.create_user(user, actor, self.now()).await?)
     }
 
     /// The user with this login name.
@@ -542,7 +545,7 @@ impl Core {
         let needed = i64::from(ctx.settings.overlap.initial());
         Ok(self
             .store
-            .import_items(ctx.project.id, rows, needed, self.now())
+            .import_items(ctx.project.id, rows, needed, Some(actor.id), self.now())
             .await?)
     }
 
@@ -1134,16 +1137,56 @@ impl Core {
         let ctx = self.context(project).await?;
         let item = self.store.item(ctx.project.id, item).await?;
         let reason = format!("flagged by {}: {reason}", actor.name);
-        Ok(self.store.flag(item.id, &reason, self.now()).await?)
+        Ok(self
+            .store
+            .flag(item.id, &reason, Some(actor.id), self.now())
+            .await?)
     }
 
-    /// Records an adjudicator's decision, with the annotations considered; it supersedes the
+    /// Re-authenticates a signer (21 CFR 11.200(a)(1): user id and password at each signing
+    /// outside a continuous session). A wrong password is refused and recorded.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] for a wrong password or an account that cannot sign.
+    pub async fn reauthenticate(
+        &self,
+        signer: &User,
+        password: &str,
+        what: &str,
+    ) -> CoreResult<()> {
+        let ok = !signer.disabled
+            && signer
+                .password_hash
+                .as_deref()
+                .is_some_and(|hash| verify_password(password, hash));
+        if ok {
+            return Ok(());
+        }
+        self.store
+            .record_event(concord_store::NewEvent {
+                actor: Some(signer.id),
+                action: "signature.refused".into(),
+                entity: format!("user:{}", signer.id),
+                before: None,
+                after: None,
+                reason: Some(format!("wrong password when signing {what}")),
+                at: self.now(),
+            })
+            .await?;
+        Err(CoreError::Forbidden(format!(
+            "signing {what} needs {}'s password, and the one given is wrong (the attempt is recorded)",
+            signer.name
+        )))
+    }
+
+    /// Records an adjudicator's decision, with the annotations considered, signed by the
+    /// adjudicator (meaning: authored) after re-entering their password; it supersedes the
     /// consensus label.
     ///
     /// # Errors
-    /// [`CoreError::Forbidden`] unless adjudicator; [`CoreError::Invalid`] for an empty
-    /// rationale or a value outside the protocol; [`CoreError::Conflict`] when the item is not in
-    /// the queue.
+    /// [`CoreError::Forbidden`] unless adjudicator, or for a wrong password;
+    /// [`CoreError::Invalid`] for an empty rationale or a value outside the protocol;
+    /// [`CoreError::Conflict`] when the item is not in the queue.
     pub async fn adjudicate(
         &self,
         actor: &User,
@@ -1151,6 +1194,7 @@ impl Core {
         item: &str,
         value: &str,
         rationale: &str,
+        password: &str,
     ) -> CoreResult<Adjudication> {
         require(actor, Role::Adjudicator, "adjudicate")?;
         if rationale.trim().is_empty() {
@@ -1158,6 +1202,8 @@ impl Core {
                 "an adjudication needs a rationale".into(),
             ));
         }
+        self.reauthenticate(actor, password, &format!("the adjudication of `{item}`"))
+            .await?;
         let ctx = self.context(project).await?;
         let item = self.store.item(ctx.project.id, item).await?;
         let value = ctx
@@ -1187,9 +1233,42 @@ impl Core {
                 consensus_run_id: run,
                 protocol_version: ctx.protocol.version,
                 label,
+                signature: Some(SignAs {
+                    printed_name: actor.display_name.clone(),
+                    meaning: Meaning::Authored,
+                }),
                 now: self.now(),
             })
             .await?)
+    }
+
+    // The audit trail.
+
+    /// The audit events `filter` selects, oldest first (auditors and admins).
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless auditor.
+    pub async fn audit_log(
+        &self,
+        actor: &User,
+        filter: concord_store::AuditFilter,
+    ) -> CoreResult<Vec<concord_store::AuditEvent>> {
+        require(actor, Role::Auditor, "read the audit trail")?;
+        Ok(self.store.audit_events(filter).await?)
+    }
+
+    /// Re-computes the audit chain and re-derives every audited record from it (auditors and
+    /// admins).
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless auditor.
+    pub async fn verify_audit(
+        &self,
+        actor: &User,
+        verifier: &concord_store::AuditVerifier,
+    ) -> CoreResult<concord_store::VerifyReport> {
+        require(actor, Role::Auditor, "verify the audit trail")?;
+        Ok(self.store.verify_audit(verifier).await?)
     }
 
     // Reports.

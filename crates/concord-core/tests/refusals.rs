@@ -130,7 +130,7 @@ async fn every_refusal_leaves_the_database_unchanged() {
             "adjudicating outside the queue",
             {
                 let adj = core.user("admin").await.unwrap();
-                core.adjudicate(&adj, "p", &task.item, "normal", "because")
+                core.adjudicate(&adj, "p", &task.item, "normal", "because", "secret")
                     .await
                     .unwrap_err()
             },

@@ -25,21 +25,29 @@ tasks:
       - {id: nodule, definition: A rounded opacity of 3 to 30 mm.}
 ";
 
-/// A fresh database in `dir` with an administrator.
+/// The audit key of every test database.
+pub(crate) fn key() -> concord_store::AuditKey {
+    concord_store::AuditKey::from_seed([7; 32])
+}
+
+/// A fresh database in `dir` with an administrator (password `secret`).
 pub(crate) async fn core(dir: &Path) -> (Core, User) {
-    let store = SqliteStore::open(&dir.join("test.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.join("test.db"), key())
+        .await
+        .unwrap();
     let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
     let admin = core.init_admin("admin", Some("secret")).await.unwrap();
     (core, admin)
 }
 
+/// Adds a user with the password `secret`.
 pub(crate) async fn add_user(core: &Core, admin: &User, name: &str, roles: Vec<Role>) -> User {
     core.add_user(
         admin,
         UserRequest {
             name: name.into(),
             roles,
-            password: None,
+            password: Some("secret".into()),
             qualification: None,
             cost: 1.0,
         },

@@ -188,7 +188,7 @@ async fn adaptive_project_end_to_end() {
     };
     let before = fingerprint(core.store()).await;
     let refused = core
-        .adjudicate(&adjudicator, "cxr", &item, &truth[&item], " ")
+        .adjudicate(&adjudicator, "cxr", &item, &truth[&item], " ", "secret")
         .await
         .unwrap_err();
     assert!(matches!(refused, CoreError::Invalid(ref m) if m.contains("rationale")));
@@ -203,6 +203,7 @@ async fn adaptive_project_end_to_end() {
         &item,
         &truth[&item],
         "clear on second look",
+        "secret",
     )
     .await
     .unwrap();
@@ -305,7 +306,7 @@ async fn incremental_consensus_equals_a_fresh_read() {
     let incremental = core.consensus(&admin, "p", None).await.unwrap();
     assert!(incremental.annotations > first.annotations);
 
-    let store = concord_store::SqliteStore::open(&dir.path().join("test.db"))
+    let store = concord_store::SqliteStore::open(&dir.path().join("test.db"), crate::util::key())
         .await
         .unwrap();
     let fresh_core = concord_core::Core::new(std::sync::Arc::new(store));

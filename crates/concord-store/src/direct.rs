@@ -10,6 +10,7 @@
 //! without SQLite's sleeping busy handler; other processes meet the same busy timeout as sqlx's
 //! connections.
 
+use crate::audit::{Appender, AuditKey, Event, annotation_record, canonical, run_record};
 use crate::model::*;
 use crate::{Decide, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -35,13 +36,15 @@ impl From<rusqlite::Error> for StoreError {
 #[derive(Debug)]
 pub(crate) struct Direct {
     connection: Mutex<Connection>,
+    /// Signs the audit chain; without it every write is refused.
+    key: Option<AuditKey>,
 }
 
 impl Direct {
     /// Opens `path` (which the sqlx pool has created and migrated) with the store's settings:
     /// WAL, `synchronous = NORMAL`, foreign keys on, a 30 s busy timeout; checkpoints every
     /// 4,000 pages rather than 1,000, so a page that many submissions touch is copied back once.
-    pub(crate) fn open(path: &Path) -> StoreResult<Self> {
+    pub(crate) fn open(path: &Path, key: Option<AuditKey>) -> StoreResult<Self> {
         let connection = Connection::open(path)?;
         connection.busy_timeout(Duration::from_secs(30))?;
         connection.execute_batch(
@@ -49,20 +52,27 @@ impl Direct {
              PRAGMA wal_autocheckpoint = 4000;",
         )?;
         connection.set_prepared_statement_cache_capacity(64);
+        if let Some(key) = &key {
+            crate::audit::check_key(&connection, key)?;
+        }
         Ok(Self {
             connection: Mutex::new(connection),
+            key,
         })
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committing when it returns `Ok` and
-    /// rolling back otherwise.
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction with an audit appender, signs the new
+    /// chain head, and commits when `work` returns `Ok`; rolls back otherwise (the events with
+    /// the change).
     pub(crate) async fn write<T>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+        work: impl FnOnce(&Transaction<'_>, &mut Appender<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut connection = self.connection.lock().await;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = work(&tx)?;
+        let mut audit = Appender::new(self.key.as_ref());
+        let out = work(&tx, &mut audit)?;
+        audit.finish(&tx)?;
         tx.commit()?;
         Ok(out)
     }
@@ -198,8 +208,14 @@ pub(crate) fn active_lease(
     .transpose()
 }
 
-/// Marks the project's leases that ran out as expired and releases their places.
-fn expire(tx: &Transaction<'_>, project_id: i64, now: Millis) -> StoreResult<()> {
+/// Marks the project's leases that ran out as expired, releases their places, and records
+/// which ones in one event.
+fn expire(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    project_id: i64,
+    now: Millis,
+) -> StoreResult<()> {
     // Release the lease counts first, then mark the assignments expired.
     tx.prepare_cached(
         "UPDATE item_state SET n_leased = n_leased - (SELECT COUNT(*) FROM assignments a \
@@ -208,20 +224,39 @@ fn expire(tx: &Transaction<'_>, project_id: i64, now: Millis) -> StoreResult<()>
          AND expires_at <= ?1)",
     )?
     .execute(params![now, project_id])?;
-    tx.prepare_cached(
-        "UPDATE assignments SET state = 'expired', closed_at = ?1 \
-         WHERE project_id = ?2 AND state = 'leased' AND expires_at <= ?1",
-    )?
-    .execute(params![now, project_id])?;
+    let expired: Vec<i64> = tx
+        .prepare_cached(
+            "UPDATE assignments SET state = 'expired', closed_at = ?1 \
+             WHERE project_id = ?2 AND state = 'leased' AND expires_at <= ?1 RETURNING id",
+        )?
+        .query_map(params![now, project_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !expired.is_empty() {
+        let mut expired = expired;
+        expired.sort_unstable();
+        audit.append(
+            tx,
+            Event {
+                at: now,
+                actor: None,
+                action: "lease.expire",
+                entity: format!("project:{project_id}"),
+                before: None,
+                after: Some(canonical(&serde_json::json!({ "assignments": expired }))),
+                reason: None,
+            },
+        )?;
+    }
     Ok(())
 }
 
 /// See [`crate::Store::lease`].
 pub(crate) fn lease(
     tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
     request: &LeaseRequest,
 ) -> StoreResult<Option<Assignment>> {
-    expire(tx, request.project_id, request.now)?;
+    expire(tx, audit, request.project_id, request.now)?;
     let sql = match request.purpose {
         Purpose::Regular => {
             "SELECT s.item_id FROM item_state s WHERE s.project_id = ?1 AND s.is_gold = 0 \
@@ -263,12 +298,32 @@ pub(crate) fn lease(
         )??;
     tx.prepare_cached("UPDATE item_state SET n_leased = n_leased + 1 WHERE item_id = ?1")?
         .execute(params![item_id])?;
+    audit.append(
+        tx,
+        Event {
+            at: request.now,
+            actor: Some(request.annotator_id),
+            action: "lease.create",
+            entity: format!("assignment:{}", leased.id),
+            before: None,
+            after: Some(canonical(&serde_json::json!({
+                "expires_at": leased.expires_at,
+                "item_id": leased.item_id,
+                "leased_at": leased.leased_at,
+                "project_id": leased.project_id,
+                "protocol_version": leased.protocol_version,
+                "purpose": leased.purpose.as_str(),
+            }))),
+            reason: None,
+        },
+    )?;
     Ok(Some(leased))
 }
 
 /// See [`crate::Store::submit`].
 pub(crate) fn submit(
     tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
     new: &NewAnnotation,
     enrolment: Option<&Enrolment>,
     decide: Decide<'_>,
@@ -310,6 +365,21 @@ pub(crate) fn submit(
             ],
             |r| Ok(annotation(r)),
         )??;
+    let record = tx
+        .prepare_cached("SELECT * FROM annotations WHERE id = ?1")?
+        .query_row(params![stored.id], annotation_record)?;
+    audit.append(
+        tx,
+        Event {
+            at: new.now,
+            actor: Some(new.annotator_id),
+            action: "annotation.create",
+            entity: format!("annotation:{}", stored.id),
+            before: None,
+            after: Some(record),
+            reason: None,
+        },
+    )?;
     tx.prepare_cached("UPDATE assignments SET state = 'submitted', closed_at = ?1 WHERE id = ?2")?
         .execute(params![new.now, lease.id])?;
     let is_gold: i64 = tx
@@ -361,6 +431,22 @@ pub(crate) fn submit(
             e.gold_correct,
             new.now
         ])?;
+        audit.append(
+            tx,
+            Event {
+                at: new.now,
+                actor: Some(new.annotator_id),
+                action: "enrolment.update",
+                entity: format!("enrolment:{}.{}", lease.project_id, new.annotator_id),
+                before: None,
+                after: Some(canonical(&serde_json::json!({
+                    "gold_answered": e.gold_answered,
+                    "gold_correct": e.gold_correct,
+                    "phase": e.phase.as_str(),
+                }))),
+                reason: None,
+            },
+        )?;
     }
     let state = tx
         .prepare_cached(&format!(
@@ -489,7 +575,11 @@ pub(crate) fn item_states(db: &Connection, project_id: i64) -> StoreResult<Vec<I
 }
 
 /// See [`crate::Store::record_run`].
-pub(crate) fn record_run(tx: &Transaction<'_>, new: &NewConsensusRun) -> StoreResult<ConsensusRun> {
+pub(crate) fn record_run(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    new: &NewConsensusRun,
+) -> StoreResult<ConsensusRun> {
     let run_id: i64 = tx
         .prepare_cached(
             "INSERT INTO consensus_runs (project_id, method, method_version, parameters, seed, protocol_version, \
@@ -563,6 +653,20 @@ pub(crate) fn record_run(tx: &Transaction<'_>, new: &NewConsensusRun) -> StoreRe
             ])?;
         }
     }
+    let record = run_record(tx, run_id)?
+        .ok_or_else(|| StoreError::Integrity(format!("consensus run #{run_id} vanished")))?;
+    audit.append(
+        tx,
+        Event {
+            at: new.now,
+            actor: new.run_by,
+            action: "consensus.run",
+            entity: format!("consensus_run:{run_id}"),
+            before: None,
+            after: Some(record),
+            reason: None,
+        },
+    )?;
     tx.prepare_cached("SELECT * FROM consensus_runs WHERE id = ?1")?
         .query_row(params![run_id], |r| Ok(run(r)))?
 }

@@ -13,10 +13,15 @@
 
 #![warn(missing_docs)]
 
+mod admin;
+pub mod audit;
 mod direct;
 pub mod model;
 mod sqlite;
 
+pub use audit::{
+    AuditEvent, AuditFilter, AuditKey, AuditVerifier, Break, BreakKind, NewEvent, VerifyReport,
+};
 pub use model::*;
 pub use sqlite::SqliteStore;
 
@@ -41,6 +46,9 @@ pub enum StoreError {
     /// The database failed on the direct (rusqlite) hot path.
     #[error("database error: {0}")]
     Direct(String),
+    /// The audit trail cannot be written or checked (a missing or wrong key).
+    #[error("{0}")]
+    Audit(String),
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -58,8 +66,14 @@ pub type Decide<'a> = &'a (dyn Fn(&[Annotation]) -> ItemDecision + Send + Sync);
 pub trait Store: Send + Sync {
     // Users.
 
-    /// Creates a user. [`StoreError::Conflict`] when the name is taken.
-    async fn create_user(&self, user: NewUser, now: Millis) -> StoreResult<User>;
+    /// Creates a user (`actor` is who creates it). [`StoreError::Conflict`] when the name is
+    /// taken.
+    async fn create_user(
+        &self,
+        user: NewUser,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<User>;
     /// The user with this login name.
     async fn user(&self, name: &str) -> StoreResult<User>;
     /// The user with this id.
@@ -101,6 +115,7 @@ pub trait Store: Send + Sync {
         project_id: i64,
         items: Vec<NewItem>,
         needed: i64,
+        actor: Option<i64>,
         now: Millis,
     ) -> StoreResult<usize>;
     /// The item with this external id.
@@ -178,10 +193,35 @@ pub trait Store: Send + Sync {
     // Adjudication.
 
     /// Sends an item to the adjudication queue with a reason.
-    async fn flag(&self, item_id: i64, reason: &str, now: Millis) -> StoreResult<ItemState>;
+    async fn flag(
+        &self,
+        item_id: i64,
+        reason: &str,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<ItemState>;
     /// Records a decision on an item in the queue (or a correction of an earlier one).
     /// [`StoreError::Conflict`] when the item is neither in the queue nor adjudicated.
     async fn adjudicate(&self, adjudication: NewAdjudication) -> StoreResult<Adjudication>;
     /// The current adjudication of each adjudicated item of a project.
     async fn adjudications(&self, project_id: i64) -> StoreResult<Vec<Adjudication>>;
+
+    // Signatures and the audit trail.
+
+    /// Stores an electronic signature bound to the record's current content. The core has
+    /// re-authenticated the signer.
+    async fn sign(&self, signature: NewSignature) -> StoreResult<SignatureRecord>;
+    /// The signatures of a record, each with whether the record still matches it.
+    async fn signatures(
+        &self,
+        record_kind: &str,
+        record_id: i64,
+    ) -> StoreResult<Vec<SignatureRecord>>;
+    /// Appends a free-standing event (a refused signature, a read of a test set). Returns its
+    /// sequence number.
+    async fn record_event(&self, event: NewEvent) -> StoreResult<i64>;
+    /// The events `filter` selects, oldest first.
+    async fn audit_events(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+    /// Re-computes the chain and re-derives the records from it.
+    async fn verify_audit(&self, verifier: &AuditVerifier) -> StoreResult<VerifyReport>;
 }

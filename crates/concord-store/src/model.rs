@@ -568,8 +568,20 @@ pub struct NewAdjudication {
     pub protocol_version: i64,
     /// The primary-task label the decision implies, for the item state.
     pub label: Option<Value>,
+    /// The adjudicator's electronic signature, stored in the same transaction and bound to
+    /// the stored decision (the core re-authenticates the adjudicator first).
+    pub signature: Option<SignAs>,
     /// Now.
     pub now: Millis,
+}
+
+/// How a signer signs a record being written: the printed name and the meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignAs {
+    /// The signer's full name as printed on the record.
+    pub printed_name: String,
+    /// What the signature means.
+    pub meaning: Meaning,
 }
 
 /// A stored adjudication.
@@ -593,4 +605,76 @@ pub struct Adjudication {
     pub created_at: Millis,
     /// The adjudication this one corrects.
     pub supersedes: Option<i64>,
+}
+
+/// What a signature means (21 CFR 11.50(a)(3)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Meaning {
+    /// The signer wrote the record (an adjudicator's decision).
+    Authored,
+    /// The signer reviewed it.
+    Reviewed,
+    /// The signer approved it (a release, a truthing plan).
+    Approved,
+}
+
+impl Meaning {
+    /// Every meaning.
+    pub const ALL: [Meaning; 3] = [Meaning::Authored, Meaning::Reviewed, Meaning::Approved];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Meaning::Authored => "authored",
+            Meaning::Reviewed => "reviewed",
+            Meaning::Approved => "approved",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// A signature to store. The store binds it to the SHA-256 of the record's content as it is
+/// in the signing transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSignature {
+    /// Who signs (already re-authenticated by the core).
+    pub signer_id: i64,
+    /// The signer's full name as printed on the record.
+    pub printed_name: String,
+    /// What the signature means.
+    pub meaning: Meaning,
+    /// `adjudication`, `annotation`, `consensus_run`.
+    pub record_kind: String,
+    /// The record's id.
+    pub record_id: i64,
+    /// Now.
+    pub now: Millis,
+}
+
+/// A stored signature.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SignatureRecord {
+    /// Internal id.
+    pub id: i64,
+    /// Who signed.
+    pub signer_id: i64,
+    /// Printed name.
+    pub printed_name: String,
+    /// Meaning.
+    pub meaning: Meaning,
+    /// Kind of the signed record.
+    pub record_kind: String,
+    /// Id of the signed record.
+    pub record_id: i64,
+    /// Hex SHA-256 of the record's canonical content when signed.
+    pub record_sha256: String,
+    /// When (UTC milliseconds).
+    pub signed_at: Millis,
+    /// Whether the record still has that content.
+    pub valid: bool,
 }

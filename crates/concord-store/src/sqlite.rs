@@ -1,15 +1,18 @@
 //! The SQLite store: WAL mode, foreign keys on, a busy timeout, and write transactions that take
 //! the write lock when they begin.
 
-use crate::direct::{json_text, parse_json};
+use crate::direct::parse_json;
 use crate::model::*;
-use crate::{Decide, Store, StoreError, StoreResult};
+use crate::{
+    AuditEvent, AuditFilter, AuditKey, AuditVerifier, Decide, NewEvent, Store, StoreError,
+    StoreResult, VerifyReport,
+};
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlitePool, Transaction};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,21 +24,29 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 pub struct SqliteStore {
     /// Readers (WAL lets them run beside the writer).
     pool: SqlitePool,
-    /// The one sqlx connection that writes. Write transactions queue for it in the pool, in
-    /// order and without polling, instead of meeting SQLite's busy handler, which sleeps and
-    /// retries.
-    writer: SqlitePool,
-    /// The labelling hot path's own connection (see [`crate::direct`]).
+    /// The connection every write goes through, with the audit key (see [`crate::direct`]).
     direct: std::sync::Arc<crate::direct::Direct>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `path` and applies pending migrations.
+    /// Opens (creating if missing) the database at `path`, applies pending migrations, and
+    /// records every change with `key` signing the audit chain.
     ///
     /// # Errors
     /// [`StoreError::Database`] when the file cannot be opened, [`StoreError::Migrate`] when the
-    /// schema cannot be brought up to date.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
+    /// schema cannot be brought up to date, [`StoreError::Audit`] when `key` is not the key
+    /// that signed the database's chain.
+    pub async fn open(path: &Path, key: AuditKey) -> StoreResult<Self> {
+        Self::open_with(path, Some(key)).await
+    }
+
+    /// Opens the database for reading and verifying only: without the audit key, every write
+    /// is refused with [`StoreError::Audit`].
+    pub async fn open_without_key(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, None).await
+    }
+
+    async fn open_with(path: &Path, key: Option<AuditKey>) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
@@ -47,29 +58,19 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30));
         // A connection is checked when it is opened; pinging it again before every use would
         // double the round trips of a short query.
-        let writer = SqlitePoolOptions::new()
+        let migrator = SqlitePoolOptions::new()
             .max_connections(1)
-            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        MIGRATIONS.run(&writer).await?;
+        MIGRATIONS.run(&migrator).await?;
+        migrator.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let direct = std::sync::Arc::new(crate::direct::Direct::open(path)?);
-        Ok(Self {
-            pool,
-            writer,
-            direct,
-        })
-    }
-
-    /// Begins a write transaction on the writer connection, holding SQLite's write lock (other
-    /// processes wait for it through the busy timeout), so two writers never interleave.
-    async fn write(&self) -> StoreResult<Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        let direct = std::sync::Arc::new(crate::direct::Direct::open(path, key)?);
+        Ok(Self { pool, direct })
     }
 }
 
@@ -79,10 +80,6 @@ fn not_found(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError 
         sqlx::Error::RowNotFound => StoreError::NotFound(what),
         other => StoreError::Database(other),
     }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 fn user_from(row: &SqliteRow) -> StoreResult<User> {
@@ -208,31 +205,16 @@ const CURRENT: &str = "NOT EXISTS (SELECT 1 FROM annotations b WHERE b.supersede
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_user(&self, user: NewUser, now: Millis) -> StoreResult<User> {
-        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-        let mut tx = self.write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (name, display_name, email, roles, password_hash, qualifications, cost, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(&user.name)
-        .bind(&user.display_name)
-        .bind(&user.email)
-        .bind(roles.join(","))
-        .bind(&user.password_hash)
-        .bind(json_text(&user.qualifications))
-        .bind(user.cost)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("a user named `{}` already exists", user.name))
-            } else {
-                e.into()
-            }
-        })?;
-        tx.commit().await?;
+    async fn create_user(
+        &self,
+        user: NewUser,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<User> {
+        let id = self
+            .direct
+            .write(|tx, audit| crate::admin::create_user(tx, audit, &user, actor, now))
+            .await?;
         self.user_by_id(id).await
     }
 
@@ -268,25 +250,12 @@ impl Store for SqliteStore {
         protocol: NewProtocol,
         now: Millis,
     ) -> StoreResult<(Project, ProtocolVersion)> {
-        let mut tx = self.write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO projects (name, settings, created_at, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(name)
-        .bind(json_text(&settings))
-        .bind(now)
-        .bind(protocol.created_by)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("a project named `{name}` already exists"))
-            } else {
-                e.into()
-            }
-        })?;
-        insert_protocol(&mut tx, id, 1, &protocol, now).await?;
-        tx.commit().await?;
+        let id = self
+            .direct
+            .write(|tx, audit| {
+                crate::admin::create_project(tx, audit, name, &settings, &protocol, now)
+            })
+            .await?;
         let project = self.project(name).await?;
         let protocol = self.protocol(id, Some(1)).await?;
         Ok((project, protocol))
@@ -314,16 +283,10 @@ impl Store for SqliteStore {
         protocol: NewProtocol,
         now: Millis,
     ) -> StoreResult<ProtocolVersion> {
-        let mut tx = self.write().await?;
-        let latest: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM protocols WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let version =
-            latest.ok_or_else(|| StoreError::NotFound(format!("project #{project_id}")))? + 1;
-        insert_protocol(&mut tx, project_id, version, &protocol, now).await?;
-        tx.commit().await?;
+        let version = self
+            .direct
+            .write(|tx, audit| crate::admin::add_protocol(tx, audit, project_id, &protocol, now))
+            .await?;
         self.protocol(project_id, Some(version)).await
     }
 
@@ -357,62 +320,14 @@ impl Store for SqliteStore {
         project_id: i64,
         items: Vec<NewItem>,
         needed: i64,
+        actor: Option<i64>,
         now: Millis,
     ) -> StoreResult<usize> {
-        let mut tx = self.write().await?;
-        let mut seq: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) FROM item_state WHERE project_id = $1",
-        )
-        .bind(project_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let n = items.len();
-        for item in items {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO items (project_id, external_id, kind, content, content_sha256, metadata, gold, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(project_id)
-            .bind(&item.external_id)
-            .bind(&item.kind)
-            .bind(&item.content)
-            .bind(&item.content_sha256)
-            .bind(json_text(&item.metadata))
-            .bind(item.gold.as_ref().map(json_text))
-            .bind(now)
-            .fetch_one(&mut *tx)
+        self.direct
+            .write(|tx, audit| {
+                crate::admin::import_items(tx, audit, project_id, &items, needed, actor, now)
+            })
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!(
-                        "item `{}` is already in the project",
-                        item.external_id
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
-            seq += 1;
-            let (is_gold, phase, item_needed) = match item.gold {
-                Some(_) => (1, ItemPhase::Gold, 0),
-                None => (0, ItemPhase::Open, needed),
-            };
-            sqlx::query(
-                "INSERT INTO item_state (item_id, project_id, is_gold, seq, needed, state, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(id)
-            .bind(project_id)
-            .bind(is_gold)
-            .bind(seq)
-            .bind(item_needed)
-            .bind(phase.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(n)
     }
 
     async fn item(&self, project_id: i64, external_id: &str) -> StoreResult<Item> {
@@ -463,7 +378,7 @@ impl Store for SqliteStore {
 
     async fn lease(&self, request: LeaseRequest) -> StoreResult<Option<Assignment>> {
         self.direct
-            .write(|tx| crate::direct::lease(tx, &request))
+            .write(|tx, audit| crate::direct::lease(tx, audit, &request))
             .await
     }
 
@@ -505,7 +420,9 @@ impl Store for SqliteStore {
         decide: Decide<'_>,
     ) -> StoreResult<Submitted> {
         self.direct
-            .write(|tx| crate::direct::submit(tx, &annotation, enrolment.as_ref(), decide))
+            .write(|tx, audit| {
+                crate::direct::submit(tx, audit, &annotation, enrolment.as_ref(), decide)
+            })
             .await
     }
 
@@ -572,7 +489,7 @@ impl Store for SqliteStore {
 
     async fn record_run(&self, run: NewConsensusRun) -> StoreResult<ConsensusRun> {
         self.direct
-            .write(|tx| crate::direct::record_run(tx, &run))
+            .write(|tx, audit| crate::direct::record_run(tx, audit, &run))
             .await
     }
 
@@ -605,76 +522,23 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn flag(&self, item_id: i64, reason: &str, now: Millis) -> StoreResult<ItemState> {
-        let mut tx = self.write().await?;
-        let updated = sqlx::query(
-            "UPDATE item_state SET state = 'adjudication', reason = $1, updated_at = $2 \
-             WHERE item_id = $3 AND is_gold = 0 AND state IN ('open', 'complete')",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(item_id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::Conflict(
-                "only open or completed regular items can be sent to adjudication".into(),
-            ));
-        }
-        tx.commit().await?;
+    async fn flag(
+        &self,
+        item_id: i64,
+        reason: &str,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<ItemState> {
+        self.direct
+            .write(|tx, audit| crate::admin::flag(tx, audit, item_id, reason, actor, now))
+            .await?;
         self.item_state(item_id).await
     }
 
     async fn adjudicate(&self, adjudication: NewAdjudication) -> StoreResult<Adjudication> {
-        let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT state, project_id FROM item_state WHERE item_id = $1")
-            .bind(adjudication.item_id)
-            .fetch_one(&mut *tx)
+        self.direct
+            .write(|tx, audit| crate::admin::adjudicate(tx, audit, &adjudication))
             .await
-            .map_err(not_found(format!("item #{}", adjudication.item_id)))?;
-        let state: String = row.try_get("state")?;
-        let project_id: i64 = row.try_get("project_id")?;
-        if state != "adjudication" && state != "adjudicated" {
-            return Err(StoreError::Conflict(format!(
-                "the item is not in the adjudication queue (it is {state})"
-            )));
-        }
-        let previous: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM adjudications d WHERE d.item_id = $1 \
-             AND NOT EXISTS (SELECT 1 FROM adjudications e WHERE e.supersedes = d.id) ORDER BY id DESC LIMIT 1",
-        )
-        .bind(adjudication.item_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "INSERT INTO adjudications (item_id, project_id, adjudicator_id, value, rationale, considered, \
-             consensus_run_id, protocol_version, created_at, supersedes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
-        )
-        .bind(adjudication.item_id)
-        .bind(project_id)
-        .bind(adjudication.adjudicator_id)
-        .bind(json_text(&adjudication.value))
-        .bind(&adjudication.rationale)
-        .bind(json_text(&serde_json::json!(adjudication.considered)))
-        .bind(adjudication.consensus_run_id)
-        .bind(adjudication.protocol_version)
-        .bind(adjudication.now)
-        .bind(previous)
-        .fetch_one(&mut *tx)
-        .await?;
-        let stored = adjudication_from(&row)?;
-        sqlx::query(
-            "UPDATE item_state SET state = 'adjudicated', label = $1, confidence = 1.0, updated_at = $2 \
-             WHERE item_id = $3",
-        )
-        .bind(adjudication.label.as_ref().map(json_text))
-        .bind(adjudication.now)
-        .bind(adjudication.item_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(stored)
     }
 
     async fn adjudications(&self, project_id: i64) -> StoreResult<Vec<Adjudication>> {
@@ -687,33 +551,38 @@ impl Store for SqliteStore {
         .await?;
         rows.iter().map(adjudication_from).collect()
     }
-}
 
-async fn insert_protocol(
-    tx: &mut Transaction<'static, sqlx::Sqlite>,
-    project_id: i64,
-    version: i64,
-    protocol: &NewProtocol,
-    now: Millis,
-) -> StoreResult<()> {
-    use sha2::{Digest, Sha256};
-    let text = json_text(&protocol.schema);
-    let hash: String = Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    sqlx::query(
-        "INSERT INTO protocols (project_id, version, schema, schema_sha256, note, created_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(project_id)
-    .bind(version)
-    .bind(text)
-    .bind(hash)
-    .bind(&protocol.note)
-    .bind(now)
-    .bind(protocol.created_by)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    async fn sign(&self, signature: NewSignature) -> StoreResult<SignatureRecord> {
+        self.direct
+            .write(|tx, audit| crate::admin::sign(tx, audit, &signature))
+            .await
+    }
+
+    async fn signatures(
+        &self,
+        record_kind: &str,
+        record_id: i64,
+    ) -> StoreResult<Vec<SignatureRecord>> {
+        self.direct
+            .read(|db| crate::admin::signatures(db, record_kind, record_id))
+            .await
+    }
+
+    async fn record_event(&self, event: NewEvent) -> StoreResult<i64> {
+        self.direct
+            .write(|tx, audit| crate::admin::record_event(tx, audit, &event))
+            .await
+    }
+
+    async fn audit_events(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEvent>> {
+        self.direct
+            .read(|db| crate::audit::events(db, &filter))
+            .await
+    }
+
+    async fn verify_audit(&self, verifier: &AuditVerifier) -> StoreResult<VerifyReport> {
+        self.direct
+            .read(|db| crate::audit::verify(db, verifier))
+            .await
+    }
 }

@@ -47,14 +47,14 @@ fn lease_request(
 
 store_test!(users_are_unique_and_round_trip, |store| {
     let u = store
-        .create_user(user("ann", &[Role::Annotator, Role::Auditor]), 5)
+        .create_user(user("ann", &[Role::Annotator, Role::Auditor]), None, 5)
         .await
         .unwrap();
     assert_eq!(u.roles, [Role::Annotator, Role::Auditor]);
     assert_eq!(store.user("ann").await.unwrap(), u);
     assert_eq!(store.user_by_id(u.id).await.unwrap(), u);
     let err = store
-        .create_user(user("ann", &[Role::Admin]), 6)
+        .create_user(user("ann", &[Role::Admin]), None, 6)
         .await
         .unwrap_err();
     assert!(
@@ -104,14 +104,20 @@ store_test!(imports_are_all_or_nothing, |store| {
         .unwrap();
     assert_eq!(
         store
-            .import_items(p.id, vec![item("a", None), item("g", Some("a"))], 3, 1)
+            .import_items(
+                p.id,
+                vec![item("a", None), item("g", Some("a"))],
+                3,
+                None,
+                1
+            )
             .await
             .unwrap(),
         2
     );
     // The second batch repeats `a`: nothing of it may stay.
     let err = store
-        .import_items(p.id, vec![item("b", None), item("a", None)], 3, 2)
+        .import_items(p.id, vec![item("b", None), item("a", None)], 3, None, 2)
         .await
         .unwrap_err();
     assert!(
@@ -144,14 +150,14 @@ store_test!(leases_respect_overlap_and_never_repeat, |store| {
         .await
         .unwrap();
     store
-        .import_items(p.id, vec![item("a", None), item("b", None)], 2, 1)
+        .import_items(p.id, vec![item("a", None), item("b", None)], 2, None, 1)
         .await
         .unwrap();
     let mut annotators = Vec::new();
     for name in ["u1", "u2", "u3"] {
         annotators.push(
             store
-                .create_user(user(name, &[Role::Annotator]), 1)
+                .create_user(user(name, &[Role::Annotator]), None, 1)
                 .await
                 .unwrap(),
         );
@@ -231,15 +237,15 @@ store_test!(expired_leases_are_released, |store| {
         .await
         .unwrap();
     store
-        .import_items(p.id, vec![item("a", None)], 1, 1)
+        .import_items(p.id, vec![item("a", None)], 1, None, 1)
         .await
         .unwrap();
     let u1 = store
-        .create_user(user("u1", &[Role::Annotator]), 1)
+        .create_user(user("u1", &[Role::Annotator]), None, 1)
         .await
         .unwrap();
     let u2 = store
-        .create_user(user("u2", &[Role::Annotator]), 1)
+        .create_user(user("u2", &[Role::Annotator]), None, 1)
         .await
         .unwrap();
     store
@@ -305,12 +311,13 @@ store_test!(gold_leases_and_enrolment, |store| {
                 item("r", None),
             ],
             1,
+            None,
             1,
         )
         .await
         .unwrap();
     let u = store
-        .create_user(user("u", &[Role::Annotator]), 1)
+        .create_user(user("u", &[Role::Annotator]), None, 1)
         .await
         .unwrap();
     let lease = store
@@ -359,7 +366,7 @@ store_test!(runs_skills_and_decisions, |store| {
         .await
         .unwrap();
     store
-        .import_items(p.id, vec![item("a", None)], 1, 1)
+        .import_items(p.id, vec![item("a", None)], 1, None, 1)
         .await
         .unwrap();
     let a = store.item(p.id, "a").await.unwrap().id;
@@ -456,11 +463,11 @@ store_test!(adjudications_supersede_and_need_the_queue, |store| {
         .await
         .unwrap();
     store
-        .import_items(p.id, vec![item("a", None)], 1, 1)
+        .import_items(p.id, vec![item("a", None)], 1, None, 1)
         .await
         .unwrap();
     let adj = store
-        .create_user(user("adj", &[Role::Adjudicator]), 1)
+        .create_user(user("adj", &[Role::Adjudicator]), None, 1)
         .await
         .unwrap();
     let a = store.item(p.id, "a").await.unwrap().id;
@@ -473,6 +480,7 @@ store_test!(adjudications_supersede_and_need_the_queue, |store| {
         consensus_run_id: None,
         protocol_version: 1,
         label: Some(json!({"t": value})),
+        signature: None,
         now,
     };
     assert!(
@@ -482,7 +490,7 @@ store_test!(adjudications_supersede_and_need_the_queue, |store| {
         ),
         "not in the queue"
     );
-    store.flag(a, "manager asked", 3).await.unwrap();
+    store.flag(a, "manager asked", None, 3).await.unwrap();
     let first = store.adjudicate(decision("a", 4)).await.unwrap();
     let second = store.adjudicate(decision("b", 5)).await.unwrap();
     assert_eq!(second.supersedes, Some(first.id));
@@ -500,13 +508,13 @@ store_test!(migrations_are_idempotent, |store| {
     let _ = store;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.db");
-    let first = SqliteStore::open(&path).await.unwrap();
+    let first = SqliteStore::open(&path, crate::util::key()).await.unwrap();
     first
-        .create_user(user("u", &[Role::Admin]), 1)
+        .create_user(user("u", &[Role::Admin]), None, 1)
         .await
         .unwrap();
     drop(first);
-    let again = SqliteStore::open(&path).await.unwrap();
+    let again = SqliteStore::open(&path, crate::util::key()).await.unwrap();
     assert_eq!(again.users().await.unwrap().len(), 1);
 });
 
@@ -520,6 +528,7 @@ store_test!(annotations_after_count_and_gold, |store| {
             p.id,
             vec![item("a", None), item("b", Some("x")), item("c", None)],
             3,
+            None,
             1,
         )
         .await
@@ -533,7 +542,7 @@ store_test!(annotations_after_count_and_gold, |store| {
     let mut ids = Vec::new();
     for (n, name) in ["u1", "u2"].into_iter().enumerate() {
         let u = store
-            .create_user(user(name, &[Role::Annotator]), 1)
+            .create_user(user(name, &[Role::Annotator]), None, 1)
             .await
             .unwrap();
         let lease = store

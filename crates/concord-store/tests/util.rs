@@ -4,10 +4,15 @@ use concord_store::{NewProtocol, NewUser, Role, SqliteStore, Store};
 use serde_json::json;
 use std::sync::Arc;
 
+/// The audit key of every test database.
+pub(crate) fn key() -> concord_store::AuditKey {
+    concord_store::AuditKey::from_seed([7; 32])
+}
+
 /// A fresh SQLite store in its own temporary folder (kept alive by the returned guard).
 pub(crate) async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("test.db"))
+    let store = SqliteStore::open(&dir.path().join("test.db"), key())
         .await
         .unwrap();
     (Arc::new(store), dir)

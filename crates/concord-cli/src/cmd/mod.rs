@@ -37,7 +37,7 @@ pub(crate) enum Command {
     Fuse(fuse::Args),
     Overlap(overlap::Args),
     Validate(validate::Args),
-    /// Create the database and its first administrator.
+    /// Create the database, its audit key and its first administrator.
     Init(platform::init::InitArgs),
     /// Manage users.
     User(platform::user::UserArgs),
@@ -55,6 +55,7 @@ pub(crate) enum Command {
     Adjudicate(platform::adjudication::AdjudicateArgs),
     Status(platform::labeling::StatusArgs),
     Export(platform::export::ExportArgs),
+    Audit(platform::audit::AuditArgs),
     Demo(platform::demo::DemoArgs),
 }
 
@@ -86,6 +87,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Status(args) => platform::labeling::run_status(args).map(|()| ExitCode::SUCCESS),
         Command::Export(args) => platform::export::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => platform::audit::run(args),
         Command::Demo(args) => platform::demo::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

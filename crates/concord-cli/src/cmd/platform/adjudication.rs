@@ -1,6 +1,6 @@
 //! `concord adjudication list` and `concord adjudicate`.
 
-use super::{Db, actor, block_on, print_json};
+use super::{Db, actor, block_on, password_from_stdin, print_json};
 
 /// The adjudication queue.
 #[derive(Debug, clap::Args)]
@@ -48,10 +48,16 @@ struct FlagArgs {
     acting: Option<String>,
 }
 
-/// Decide an item in the adjudication queue; the decision supersedes the consensus label.
+/// Decide an item in the adjudication queue and sign the decision; it supersedes the consensus
+/// label.
+///
+/// Signing re-authenticates the adjudicator: their password is read from standard input (one
+/// line). The signature records the printed name, the UTC time and the meaning ("authored") and
+/// binds to the SHA-256 of the stored decision (21 CFR 11.50, 11.70, 11.200). A wrong password
+/// is refused and recorded in the audit trail.
 ///
 /// Example:
-///   concord adjudicate cxr CXR-0042 effusion --as dr-senior --rationale "blunted costophrenic angle on lateral"
+///   concord adjudicate cxr CXR-0042 effusion --as dr-senior --rationale "blunted costophrenic angle on lateral" <<< 'passphrase'
 #[derive(Debug, clap::Args)]
 pub(crate) struct AdjudicateArgs {
     #[command(flatten)]
@@ -113,6 +119,7 @@ pub(crate) fn run_adjudicate(args: AdjudicateArgs) -> anyhow::Result<()> {
     block_on(async {
         let core = args.db.open().await?;
         let adjudicator = core.user(&args.acting).await?;
+        let password = password_from_stdin()?;
         let adjudication = core
             .adjudicate(
                 &adjudicator,
@@ -120,6 +127,7 @@ pub(crate) fn run_adjudicate(args: AdjudicateArgs) -> anyhow::Result<()> {
                 &args.item,
                 &args.value,
                 &args.rationale,
+                &password,
             )
             .await?;
         if args.json {

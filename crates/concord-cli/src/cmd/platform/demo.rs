@@ -6,7 +6,7 @@ use concord_core::Core;
 use concord_core::auth::HashCost;
 use concord_core::policy::{Overlap, Qualification, Settings};
 use concord_core::service::UserRequest;
-use concord_store::{Role, SqliteStore};
+use concord_store::{AuditKey, Role, SqliteStore};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -131,7 +131,16 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         .map(|(i, l)| (i.to_string(), l.to_string()))
         .collect();
     block_on(async move {
-        let store = SqliteStore::open(&db)
+        let mut key_path = db.as_os_str().to_owned();
+        key_path.push(".audit-key");
+        let key_path = std::path::PathBuf::from(key_path);
+        let key = if key_path.exists() {
+            AuditKey::load(&key_path)?
+        } else {
+            AuditKey::create_file(&key_path)?
+        };
+        let verifier = key.verifier();
+        let store = SqliteStore::open(&db, key)
             .await
             .with_context(|| format!("{}: cannot open", db.display()))?;
         // Demo accounts have no password; fast hashing keeps the demo quick where one is set.
@@ -278,6 +287,13 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
                 reads.join(", ")
             )?;
         }
+        let audit = core.verify_audit(&admin, &verifier).await?;
+        writeln!(
+            out,
+            "\n== Audit trail: {} events, {} (every annotation, run and adjudication re-derived)",
+            audit.events,
+            if audit.intact { "intact" } else { "BROKEN" }
+        )?;
         if let Some(path) = &args.db {
             writeln!(
                 out,

@@ -7,6 +7,7 @@
 //! authenticates with passwords); role checks still apply to what that user may do.
 
 pub(crate) mod adjudication;
+pub(crate) mod audit;
 pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod init;
@@ -17,12 +18,12 @@ pub(crate) mod user;
 
 use anyhow::Context;
 use concord_core::Core;
-use concord_store::{Role, SqliteStore, User};
+use concord_store::{AuditKey, AuditVerifier, Role, SqliteStore, User};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The database flag every platform command takes.
+/// The database and audit-key flags every platform command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Db {
     /// The database file (created when missing).
@@ -33,15 +34,51 @@ pub(crate) struct Db {
         value_name = "PATH"
     )]
     pub(crate) db: PathBuf,
+    /// The audit key file that signs the database's audit trail (created by `concord init`;
+    /// default: the database path with `.audit-key` appended). Keep it where people who can
+    /// write the database cannot: without it nobody can rewrite the trail unnoticed. Commands
+    /// that change something need it; reading and verifying do not.
+    #[arg(long, env = "CONCORD_AUDIT_KEY", value_name = "PATH")]
+    pub(crate) audit_key: Option<PathBuf>,
 }
 
 impl Db {
-    /// Opens the store and the core.
+    /// The audit key's path.
+    pub(crate) fn audit_key_path(&self) -> PathBuf {
+        self.audit_key.clone().unwrap_or_else(|| {
+            let mut name = self.db.as_os_str().to_owned();
+            name.push(".audit-key");
+            name.into()
+        })
+    }
+
+    /// Opens the store (with the audit key when its file exists) and the core.
     pub(crate) async fn open(&self) -> anyhow::Result<Core> {
-        let store = SqliteStore::open(&self.db)
-            .await
-            .with_context(|| format!("{}: cannot open the database", self.db.display()))?;
+        let key_path = self.audit_key_path();
+        let store = if key_path.exists() {
+            let key = AuditKey::load(&key_path)?;
+            SqliteStore::open(&self.db, key).await
+        } else {
+            SqliteStore::open_without_key(&self.db).await
+        }
+        .with_context(|| format!("{}: cannot open the database", self.db.display()))?;
         Ok(Core::new(Arc::new(store)))
+    }
+
+    /// What verifies the audit chain: the key file when present (MACs too), else its public
+    /// half (`KEY.pub`).
+    pub(crate) fn verifier(&self) -> anyhow::Result<AuditVerifier> {
+        let key_path = self.audit_key_path();
+        if key_path.exists() {
+            return Ok(AuditKey::load(&key_path)?.verifier());
+        }
+        let public = concord_store::audit::public_path(&key_path);
+        AuditVerifier::from_public_file(&public).with_context(|| {
+            format!(
+                "neither the audit key {} nor its public half exists: pass --audit-key",
+                key_path.display()
+            )
+        })
     }
 }
 

@@ -1,0 +1,508 @@
+//! The store's other writes (users, projects, protocols, imports, flags, adjudications,
+//! signatures, free-standing events) on the same rusqlite connection as the hot path, so that
+//! every write of the SQLite store appends its audit events through one [`Appender`].
+
+use crate::audit::{
+    Appender, Event, adjudication_record, canonical, import_record, protocol_record, sha256_hex,
+    signable_record, signature_record,
+};
+use crate::direct::json_text;
+use crate::model::*;
+use crate::{NewEvent, StoreError, StoreResult};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde_json::{Value, json};
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+                && matches!(f.extended_code, 2067 | 1555) // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+    )
+}
+
+/// See [`crate::Store::create_user`]. Returns the new id.
+pub(crate) fn create_user(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    user: &NewUser,
+    actor: Option<i64>,
+    now: Millis,
+) -> StoreResult<i64> {
+    let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO users (name, display_name, email, roles, password_hash, qualifications, cost, \
+             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )?
+        .query_row(
+            params![
+                user.name,
+                user.display_name,
+                user.email,
+                roles.join(","),
+                user.password_hash,
+                json_text(&user.qualifications),
+                user.cost,
+                now
+            ],
+            |r| r.get(0),
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("a user named `{}` already exists", user.name))
+            } else {
+                e.into()
+            }
+        })?;
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor,
+            action: "user.create",
+            entity: format!("user:{id}"),
+            before: None,
+            // The password hash stays out of the trail; that one was set does not.
+            after: Some(canonical(&json!({
+                "cost": user.cost,
+                "display_name": user.display_name,
+                "email": user.email,
+                "name": user.name,
+                "password_set": user.password_hash.is_some(),
+                "qualifications": user.qualifications,
+                "roles": roles,
+            }))),
+            reason: None,
+        },
+    )?;
+    Ok(id)
+}
+
+/// See [`crate::Store::create_project`]. Returns the new id.
+pub(crate) fn create_project(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    name: &str,
+    settings: &Value,
+    protocol: &NewProtocol,
+    now: Millis,
+) -> StoreResult<i64> {
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO projects (name, settings, created_at, created_by) VALUES (?1, ?2, ?3, ?4) \
+             RETURNING id",
+        )?
+        .query_row(
+            params![name, json_text(settings), now, protocol.created_by],
+            |r| r.get(0),
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("a project named `{name}` already exists"))
+            } else {
+                e.into()
+            }
+        })?;
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor: protocol.created_by,
+            action: "project.create",
+            entity: format!("project:{id}"),
+            before: None,
+            after: Some(canonical(&json!({ "name": name, "settings": settings }))),
+            reason: None,
+        },
+    )?;
+    insert_protocol(tx, audit, id, 1, protocol, now)?;
+    Ok(id)
+}
+
+/// See [`crate::Store::add_protocol`]. Returns the new version.
+pub(crate) fn add_protocol(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    project_id: i64,
+    protocol: &NewProtocol,
+    now: Millis,
+) -> StoreResult<i64> {
+    let latest: Option<i64> = tx
+        .prepare_cached("SELECT MAX(version) FROM protocols WHERE project_id = ?1")?
+        .query_row(params![project_id], |r| r.get(0))?;
+    let version = latest.ok_or_else(|| StoreError::NotFound(format!("project #{project_id}")))? + 1;
+    insert_protocol(tx, audit, project_id, version, protocol, now)?;
+    Ok(version)
+}
+
+fn insert_protocol(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    project_id: i64,
+    version: i64,
+    protocol: &NewProtocol,
+    now: Millis,
+) -> StoreResult<()> {
+    let text = json_text(&protocol.schema);
+    tx.prepare_cached(
+        "INSERT INTO protocols (project_id, version, schema, schema_sha256, note, created_at, created_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        project_id,
+        version,
+        text,
+        sha256_hex(&text),
+        protocol.note,
+        now,
+        protocol.created_by
+    ])?;
+    let record = tx
+        .prepare_cached("SELECT * FROM protocols WHERE project_id = ?1 AND version = ?2")?
+        .query_row(params![project_id, version], protocol_record)?;
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor: protocol.created_by,
+            action: "protocol.create",
+            entity: format!("protocol:{project_id}.v{version}"),
+            before: None,
+            after: Some(record),
+            reason: Some(&protocol.note)
+                .filter(|n| !n.is_empty())
+                .map(|n| n.as_str()),
+        },
+    )?;
+    Ok(())
+}
+
+/// See [`crate::Store::import_items`].
+pub(crate) fn import_items(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    project_id: i64,
+    items: &[NewItem],
+    needed: i64,
+    actor: Option<i64>,
+    now: Millis,
+) -> StoreResult<usize> {
+    let mut seq: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM item_state WHERE project_id = ?1")?
+        .query_row(params![project_id], |r| r.get(0))?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO items (project_id, external_id, kind, content, content_sha256, metadata, gold, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+    )?;
+    let mut state = tx.prepare_cached(
+        "INSERT INTO item_state (item_id, project_id, is_gold, seq, needed, state, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut range: Option<(i64, i64)> = None;
+    for item in items {
+        let id: i64 = insert
+            .query_row(
+                params![
+                    project_id,
+                    item.external_id,
+                    item.kind,
+                    item.content,
+                    item.content_sha256,
+                    json_text(&item.metadata),
+                    item.gold.as_ref().map(json_text),
+                    now
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!(
+                        "item `{}` is already in the project",
+                        item.external_id
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+        range = Some(range.map_or((id, id), |(first, _)| (first, id)));
+        seq += 1;
+        let (is_gold, phase, item_needed) = match item.gold {
+            Some(_) => (1, ItemPhase::Gold, 0),
+            None => (0, ItemPhase::Open, needed),
+        };
+        state.execute(params![
+            id,
+            project_id,
+            is_gold,
+            seq,
+            item_needed,
+            phase.as_str(),
+            now
+        ])?;
+    }
+    if let Some((first, last)) = range {
+        // Ids are consecutive: the write lock is held and SQLite hands out max(rowid) + 1.
+        if last - first + 1 != items.len() as i64 {
+            return Err(StoreError::Integrity(
+                "imported item ids are not consecutive".into(),
+            ));
+        }
+        audit.append(
+            tx,
+            Event {
+                at: now,
+                actor,
+                action: "items.import",
+                entity: format!("project:{project_id}"),
+                before: None,
+                after: Some(import_record(tx, project_id, first, last)?),
+                reason: None,
+            },
+        )?;
+    }
+    Ok(items.len())
+}
+
+/// See [`crate::Store::flag`].
+pub(crate) fn flag(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    item_id: i64,
+    reason: &str,
+    actor: Option<i64>,
+    now: Millis,
+) -> StoreResult<()> {
+    let before: Option<String> = tx
+        .prepare_cached(
+            "SELECT state FROM item_state WHERE item_id = ?1 AND is_gold = 0 \
+             AND state IN ('open', 'complete')",
+        )?
+        .query_row(params![item_id], |r| r.get(0))
+        .optional()?;
+    let Some(before) = before else {
+        return Err(StoreError::Conflict(
+            "only open or completed regular items can be sent to adjudication".into(),
+        ));
+    };
+    tx.prepare_cached(
+        "UPDATE item_state SET state = 'adjudication', reason = ?1, updated_at = ?2 WHERE item_id = ?3",
+    )?
+    .execute(params![reason, now, item_id])?;
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor,
+            action: "item.flag",
+            entity: format!("item:{item_id}"),
+            before: Some(canonical(&json!({ "state": before }))),
+            after: Some(canonical(&json!({ "state": "adjudication" }))),
+            reason: Some(reason),
+        },
+    )?;
+    Ok(())
+}
+
+pub(crate) fn adjudication(row: &Row<'_>) -> StoreResult<Adjudication> {
+    let considered: String = row.get("considered")?;
+    let considered = serde_json::from_str(&considered)
+        .map_err(|e| StoreError::Integrity(format!("considered: {e}")))?;
+    Ok(Adjudication {
+        id: row.get("id")?,
+        item_id: row.get("item_id")?,
+        adjudicator_id: row.get("adjudicator_id")?,
+        value: crate::direct::parse_json(&row.get::<_, String>("value")?, "adjudication value")?,
+        rationale: row.get("rationale")?,
+        considered,
+        consensus_run_id: row.get("consensus_run_id")?,
+        created_at: row.get("created_at")?,
+        supersedes: row.get("supersedes")?,
+    })
+}
+
+/// See [`crate::Store::adjudicate`].
+pub(crate) fn adjudicate(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    new: &NewAdjudication,
+) -> StoreResult<Adjudication> {
+    let (state, project_id): (String, i64) = tx
+        .prepare_cached("SELECT state, project_id FROM item_state WHERE item_id = ?1")?
+        .query_row(params![new.item_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("item #{}", new.item_id)))?;
+    if state != "adjudication" && state != "adjudicated" {
+        return Err(StoreError::Conflict(format!(
+            "the item is not in the adjudication queue (it is {state})"
+        )));
+    }
+    let previous: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT * FROM adjudications d WHERE d.item_id = ?1 \
+             AND NOT EXISTS (SELECT 1 FROM adjudications e WHERE e.supersedes = d.id) \
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![new.item_id], |r| {
+            Ok((r.get("id")?, adjudication_record(r)?))
+        })
+        .optional()?;
+    let (stored, record) = tx
+        .prepare_cached(
+            "INSERT INTO adjudications (item_id, project_id, adjudicator_id, value, rationale, \
+             considered, consensus_run_id, protocol_version, created_at, supersedes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING *",
+        )?
+        .query_row(
+            params![
+                new.item_id,
+                project_id,
+                new.adjudicator_id,
+                json_text(&new.value),
+                new.rationale,
+                json_text(&json!(new.considered)),
+                new.consensus_run_id,
+                new.protocol_version,
+                new.now,
+                previous.as_ref().map(|p| p.0)
+            ],
+            |r| Ok((adjudication(r), adjudication_record(r)?)),
+        )?;
+    let stored = stored?;
+    tx.prepare_cached(
+        "UPDATE item_state SET state = 'adjudicated', label = ?1, confidence = 1.0, updated_at = ?2 \
+         WHERE item_id = ?3",
+    )?
+    .execute(params![
+        new.label.as_ref().map(json_text),
+        new.now,
+        new.item_id
+    ])?;
+    let correction = previous.is_some();
+    audit.append(
+        tx,
+        Event {
+            at: new.now,
+            actor: Some(new.adjudicator_id),
+            action: if correction {
+                "adjudication.correct"
+            } else {
+                "adjudication.create"
+            },
+            entity: format!("adjudication:{}", stored.id),
+            before: previous.map(|p| p.1),
+            after: Some(record),
+            reason: correction.then_some(new.rationale.as_str()),
+        },
+    )?;
+    if let Some(signature) = &new.signature {
+        sign(
+            tx,
+            audit,
+            &NewSignature {
+                signer_id: new.adjudicator_id,
+                printed_name: signature.printed_name.clone(),
+                meaning: signature.meaning,
+                record_kind: "adjudication".into(),
+                record_id: stored.id,
+                now: new.now,
+            },
+        )?;
+    }
+    Ok(stored)
+}
+
+fn signature(row: &Row<'_>) -> rusqlite::Result<SignatureRecord> {
+    let meaning: String = row.get("meaning")?;
+    Ok(SignatureRecord {
+        id: row.get("id")?,
+        signer_id: row.get("signer_id")?,
+        printed_name: row.get("printed_name")?,
+        meaning: Meaning::parse(&meaning).unwrap_or(Meaning::Authored),
+        record_kind: row.get("record_kind")?,
+        record_id: row.get("record_id")?,
+        record_sha256: row.get("record_sha256")?,
+        signed_at: row.get("signed_at")?,
+        valid: false,
+    })
+}
+
+/// See [`crate::Store::sign`].
+pub(crate) fn sign(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    new: &NewSignature,
+) -> StoreResult<SignatureRecord> {
+    let content = signable_record(tx, &new.record_kind, new.record_id)?
+        .ok_or_else(|| StoreError::NotFound(format!("{} #{}", new.record_kind, new.record_id)))?;
+    let (mut stored, record) = tx
+        .prepare_cached(
+            "INSERT INTO signatures (signer_id, printed_name, meaning, record_kind, record_id, \
+             record_sha256, signed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING *",
+        )?
+        .query_row(
+            params![
+                new.signer_id,
+                new.printed_name,
+                new.meaning.as_str(),
+                new.record_kind,
+                new.record_id,
+                sha256_hex(&content),
+                new.now
+            ],
+            |r| Ok((signature(r)?, signature_record(r)?)),
+        )?;
+    stored.valid = true;
+    audit.append(
+        tx,
+        Event {
+            at: new.now,
+            actor: Some(new.signer_id),
+            action: "signature.create",
+            entity: format!("signature:{}", stored.id),
+            before: None,
+            after: Some(record),
+            reason: None,
+        },
+    )?;
+    Ok(stored)
+}
+
+/// See [`crate::Store::signatures`]: each with whether it still binds to its record.
+pub(crate) fn signatures(
+    db: &rusqlite::Connection,
+    record_kind: &str,
+    record_id: i64,
+) -> StoreResult<Vec<SignatureRecord>> {
+    let mut out: Vec<SignatureRecord> = db
+        .prepare_cached(
+            "SELECT * FROM signatures WHERE record_kind = ?1 AND record_id = ?2 ORDER BY id",
+        )?
+        .query_map(params![record_kind, record_id], signature)?
+        .collect::<Result<_, _>>()?;
+    let now = signable_record(db, record_kind, record_id)?.map(|t| sha256_hex(&t));
+    for s in &mut out {
+        s.valid = now.as_deref() == Some(s.record_sha256.as_str());
+    }
+    Ok(out)
+}
+
+/// See [`crate::Store::record_event`].
+pub(crate) fn record_event(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    event: &NewEvent,
+) -> StoreResult<i64> {
+    audit.append(
+        tx,
+        Event {
+            at: event.at,
+            actor: event.actor,
+            action: &event.action,
+            entity: event.entity.clone(),
+            before: event.before.as_ref().map(canonical),
+            after: event.after.as_ref().map(canonical),
+            reason: event.reason.as_deref(),
+        },
+    )
+}
