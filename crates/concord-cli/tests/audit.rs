@@ -19,7 +19,10 @@ fn run_ok(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A labelled, adjudicated and signed project, built once; each test works on a copy.
-fn template() -> &'static Path {
+/// Users: alice (admin, password `alice-pass`), lee, kim, ida (annotators: kim reads
+/// `effusion`, the others `normal`), sam (adjudicator, password `pass`); project `cxr` with
+/// items r-1..r-3, three reads each, one consensus run, r-2 adjudicated and signed.
+pub(crate) fn template() -> &'static Path {
     static TEMPLATE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &TEMPLATE
         .get_or_init(|| {
@@ -32,7 +35,12 @@ fn template() -> &'static Path {
                 "{\"id\": \"r-1\", \"text\": \"one\"}\n{\"id\": \"r-2\", \"text\": \"two\"}\n\
                  {\"id\": \"r-3\", \"text\": \"three\"}\n",
             );
-            run_ok(&d, &["init", "--admin", "alice"]);
+            let init = concord_with_stdin(
+                &d,
+                &["init", "--admin", "alice", "--password-stdin"],
+                "alice-pass\n",
+            );
+            assert_eq!(init.code, 0, "{}", init.stderr);
             for user in ["lee", "kim", "ida"] {
                 run_ok(&d, &["user", "add", user, "--role", "annotator"]);
             }
@@ -110,8 +118,8 @@ fn template() -> &'static Path {
         .1
 }
 
-/// A copy of the template to tamper with.
-fn copy() -> tempfile::TempDir {
+/// A copy of the template to tamper with or to continue.
+pub(crate) fn copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for name in [
         "concord.db",

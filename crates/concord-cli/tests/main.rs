@@ -8,6 +8,8 @@
 //! - `platform`: the database commands as the README shows them, and their refusals.
 //! - `audit`: tamper tests: the SQLite file edited behind the application's back, and
 //!   `concord audit verify` naming the first broken sequence number.
+//! - `release`: releases (signed, frozen, byte-identical exports, the test-set firewall),
+//!   provenance and reader variability.
 //! - `agreement`: `concord agreement` output, flags and bad input.
 //! - `validate`: `concord validate` on the reference cases (bundled and from files).
 //! - `conformance_copy`: the project's `conformance/` is a byte-identical copy of the shared one.
@@ -20,5 +22,6 @@ mod conformance_copy;
 mod evaluate;
 mod fuse;
 mod platform;
+mod release;
 mod util;
 mod validate;

@@ -6,6 +6,9 @@
 //! - [`skills`]: skill snapshots for the posterior update after each submission.
 //! - [`auth`]: password hashing.
 //! - [`service`]: [`Core`], every workflow operation with its role check.
+//! - [`provenance`]: everything that made one item's label.
+//! - [`release`]: frozen, signed releases, their exports, the test-set firewall and reader
+//!   variability.
 
 #![warn(missing_docs)]
 
@@ -13,6 +16,8 @@ pub mod auth;
 pub mod items;
 pub mod policy;
 pub mod protocol;
+pub mod provenance;
+pub mod release;
 pub mod service;
 pub mod skills;
 

@@ -292,7 +292,7 @@ impl Core {
         &self.store
     }
 
-    fn now(&self) -> Millis {
+    pub(crate) fn now(&self) -> Millis {
         self.clock.now()
     }
 
@@ -1387,7 +1387,7 @@ impl Core {
     }
 }
 
-fn require(user: &User, role: Role, what: &str) -> CoreResult<()> {
+pub(crate) fn require(user: &User, role: Role, what: &str) -> CoreResult<()> {
     if user.has(role) {
         Ok(())
     } else {

@@ -3,8 +3,8 @@
 //! every write of the SQLite store appends its audit events through one [`Appender`].
 
 use crate::audit::{
-    Appender, Event, adjudication_record, canonical, import_record, protocol_record, sha256_hex,
-    signable_record, signature_record,
+    Appender, Event, adjudication_record, canonical, import_record, protocol_record,
+    release_record, sha256_hex, signable_record, signature_record,
 };
 use crate::direct::json_text;
 use crate::model::*;
@@ -505,4 +505,86 @@ pub(crate) fn record_event(
             reason: event.reason.as_deref(),
         },
     )
+}
+
+fn release(row: &Row<'_>) -> rusqlite::Result<Release> {
+    Ok(Release {
+        id: row.get("id")?,
+        project_id: row.get("project_id")?,
+        name: row.get("name")?,
+        purpose: row.get("purpose")?,
+        manifest: row.get("manifest")?,
+        manifest_sha256: row.get("manifest_sha256")?,
+        created_by: row.get("created_by")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+/// See [`crate::Store::create_release`].
+pub(crate) fn create_release(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    new: &NewRelease,
+) -> StoreResult<Release> {
+    let (stored, record) = tx
+        .prepare_cached(
+            "INSERT INTO releases (project_id, name, purpose, manifest, manifest_sha256, created_by, \
+             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING *",
+        )?
+        .query_row(
+            params![
+                new.project_id,
+                new.name,
+                new.purpose,
+                new.manifest,
+                sha256_hex(&new.manifest),
+                new.created_by,
+                new.now
+            ],
+            |r| Ok((release(r)?, release_record(r)?)),
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!(
+                    "the project already has a release named `{}` (releases are immutable: \
+                     choose a new name)",
+                    new.name
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+    audit.append(
+        tx,
+        Event {
+            at: new.now,
+            actor: Some(new.created_by),
+            action: "release.create",
+            entity: format!("release:{}", stored.id),
+            before: None,
+            after: Some(record),
+            reason: None,
+        },
+    )?;
+    sign(
+        tx,
+        audit,
+        &NewSignature {
+            signer_id: new.created_by,
+            printed_name: new.signature.printed_name.clone(),
+            meaning: new.signature.meaning,
+            record_kind: "release".into(),
+            record_id: stored.id,
+            now: new.now,
+        },
+    )?;
+    Ok(stored)
+}
+
+/// See [`crate::Store::releases`].
+pub(crate) fn releases(db: &rusqlite::Connection, project_id: i64) -> StoreResult<Vec<Release>> {
+    Ok(db
+        .prepare_cached("SELECT * FROM releases WHERE project_id = ?1 ORDER BY id")?
+        .query_map(params![project_id], release)?
+        .collect::<Result<_, _>>()?)
 }

@@ -17,6 +17,7 @@ mod admin;
 pub mod audit;
 mod direct;
 pub mod model;
+mod signer;
 mod sqlite;
 
 pub use audit::{
@@ -189,6 +190,12 @@ pub trait Store: Send + Sync {
     async fn latest_run(&self, project_id: i64) -> StoreResult<Option<ConsensusRun>>;
     /// The skills of a run.
     async fn run_skills(&self, run_id: i64) -> StoreResult<Vec<Skill>>;
+    /// One item's consensus in a run, if the run labelled it.
+    async fn consensus_label(
+        &self,
+        run_id: i64,
+        item_id: i64,
+    ) -> StoreResult<Option<ConsensusLabel>>;
 
     // Adjudication.
 
@@ -224,4 +231,12 @@ pub trait Store: Send + Sync {
     async fn audit_events(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEvent>>;
     /// Re-computes the chain and re-derives the records from it.
     async fn verify_audit(&self, verifier: &AuditVerifier) -> StoreResult<VerifyReport>;
+
+    // Releases.
+
+    /// Stores a release with its approver's signature, in one transaction.
+    /// [`StoreError::Conflict`] when the name is taken.
+    async fn create_release(&self, release: NewRelease) -> StoreResult<Release>;
+    /// Every release of a project, oldest first.
+    async fn releases(&self, project_id: i64) -> StoreResult<Vec<Release>>;
 }

@@ -678,3 +678,60 @@ pub struct SignatureRecord {
     /// Whether the record still has that content.
     pub valid: bool,
 }
+
+/// A release to store: a frozen manifest of a project's reference standard, signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRelease {
+    /// The project.
+    pub project_id: i64,
+    /// Unique within the project.
+    pub name: String,
+    /// `reference`, `train`, `tune` or `test` (test releases log every export).
+    pub purpose: String,
+    /// The manifest, canonical JSON text.
+    pub manifest: String,
+    /// Who cuts it (already re-authenticated by the core).
+    pub created_by: i64,
+    /// The approver's signature, stored in the same transaction.
+    pub signature: SignAs,
+    /// Now.
+    pub now: Millis,
+}
+
+/// A stored release (never updated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    /// Internal id.
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// Name.
+    pub name: String,
+    /// Purpose.
+    pub purpose: String,
+    /// The manifest, canonical JSON text.
+    pub manifest: String,
+    /// Hex SHA-256 of the manifest text, as stored when the release was cut.
+    pub manifest_sha256: String,
+    /// Who cut it.
+    pub created_by: i64,
+    /// When.
+    pub created_at: Millis,
+}
+
+/// One item's stored consensus in a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConsensusLabel {
+    /// The run.
+    pub run_id: i64,
+    /// The item.
+    pub item_id: i64,
+    /// The label.
+    pub label: Value,
+    /// Its posterior.
+    pub confidence: f64,
+    /// Posterior over classes.
+    pub posterior: Value,
+    /// `auto`, `needs_adjudication`, `adjudicated`, `pending`.
+    pub status: String,
+}

@@ -522,6 +522,29 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn consensus_label(
+        &self,
+        run_id: i64,
+        item_id: i64,
+    ) -> StoreResult<Option<ConsensusLabel>> {
+        let row = sqlx::query("SELECT * FROM consensus_labels WHERE run_id = $1 AND item_id = $2")
+            .bind(run_id)
+            .bind(item_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| -> StoreResult<ConsensusLabel> {
+            Ok(ConsensusLabel {
+                run_id,
+                item_id,
+                label: parse_json(&row.try_get::<String, _>("label")?, "consensus label")?,
+                confidence: row.try_get("confidence")?,
+                posterior: parse_json(&row.try_get::<String, _>("posterior")?, "posterior")?,
+                status: row.try_get("status")?,
+            })
+        })
+        .transpose()
+    }
+
     async fn flag(
         &self,
         item_id: i64,
@@ -583,6 +606,18 @@ impl Store for SqliteStore {
     async fn verify_audit(&self, verifier: &AuditVerifier) -> StoreResult<VerifyReport> {
         self.direct
             .read(|db| crate::audit::verify(db, verifier))
+            .await
+    }
+
+    async fn create_release(&self, release: NewRelease) -> StoreResult<Release> {
+        self.direct
+            .write(|tx, audit| crate::admin::create_release(tx, audit, &release))
+            .await
+    }
+
+    async fn releases(&self, project_id: i64) -> StoreResult<Vec<Release>> {
+        self.direct
+            .read(|db| crate::admin::releases(db, project_id))
             .await
     }
 }

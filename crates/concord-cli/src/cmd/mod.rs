@@ -56,6 +56,8 @@ pub(crate) enum Command {
     Status(platform::labeling::StatusArgs),
     Export(platform::export::ExportArgs),
     Audit(platform::audit::AuditArgs),
+    Release(platform::release::ReleaseArgs),
+    Provenance(platform::provenance::ProvenanceArgs),
     Demo(platform::demo::DemoArgs),
 }
 
@@ -88,6 +90,8 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Status(args) => platform::labeling::run_status(args).map(|()| ExitCode::SUCCESS),
         Command::Export(args) => platform::export::run(args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => platform::audit::run(args),
+        Command::Release(args) => platform::release::run(args),
+        Command::Provenance(args) => platform::provenance::run(args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => platform::demo::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

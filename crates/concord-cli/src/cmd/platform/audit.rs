@@ -183,6 +183,7 @@ fn log(args: LogArgs) -> anyhow::Result<()> {
                     entity: args.entity.clone(),
                     actor: actor_id,
                     since,
+                    ..AuditFilter::default()
                 },
             )
             .await?;

@@ -14,6 +14,8 @@ pub(crate) mod init;
 pub(crate) mod items;
 pub(crate) mod labeling;
 pub(crate) mod project;
+pub(crate) mod provenance;
+pub(crate) mod release;
 pub(crate) mod user;
 
 use anyhow::Context;
