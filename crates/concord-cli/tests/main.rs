@@ -10,6 +10,7 @@
 //!   `concord audit verify` naming the first broken sequence number.
 //! - `release`: releases (signed, frozen, byte-identical exports, the test-set firewall),
 //!   provenance and reader variability.
+//! - `report`: the truthing report in headless Chromium: screenshot, every figure equals the JSON.
 //! - `agreement`: `concord agreement` output, flags and bad input.
 //! - `validate`: `concord validate` on the reference cases (bundled and from files).
 //! - `conformance_copy`: the project's `conformance/` is a byte-identical copy of the shared one.
@@ -23,5 +24,6 @@ mod evaluate;
 mod fuse;
 mod platform;
 mod release;
+mod report;
 mod util;
 mod validate;

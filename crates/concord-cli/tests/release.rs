@@ -146,6 +146,23 @@ fn releases_are_signed_frozen_and_byte_identical() {
     drop(db);
     let broken = concord(d, &["release", "verify", "cxr", "v1", "--json"]);
     assert_eq!(broken.code, 1, "{}", broken.stdout);
+    let refused = concord(
+        d,
+        &[
+            "release",
+            "export",
+            "cxr",
+            "v1",
+            "--reason",
+            "after the edit",
+        ],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("does not verify"),
+        "{}",
+        refused.stderr
+    );
     let audit = concord(d, &["audit", "verify", "--json"]);
     assert_eq!(audit.code, 1);
     let audit: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
@@ -209,4 +226,68 @@ fn reader_variability_is_deterministic() {
     let share = s["bootstrap"]["mean_changed_share"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&share), "{s}");
     assert!(s["bootstrap"]["low"].as_f64().unwrap() <= s["bootstrap"]["high"].as_f64().unwrap());
+}
+
+#[test]
+fn a_locked_plan_records_deviations() {
+    let dir = copy();
+    let d = dir.path();
+    let wrong = concord_with_stdin(d, &["plan", "lock", "cxr", "--as", "alice"], "nope\n");
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    let locked = concord_with_stdin(d, &["plan", "lock", "cxr", "--as", "alice"], "alice-pass\n");
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    // Reads have started (the template has nine): another method needs a reason.
+    let bare = concord(d, &["consensus", "cxr", "--method", "mv"]);
+    assert_eq!(bare.code, 2, "{}", bare.stderr);
+    assert!(bare.stderr.contains("deviation"), "{}", bare.stderr);
+    run_ok(
+        d,
+        &[
+            "consensus",
+            "cxr",
+            "--method",
+            "mv",
+            "--reason",
+            "sensitivity analysis",
+        ],
+    );
+    // The plan's own method needs none.
+    run_ok(d, &["consensus", "cxr"]);
+    // So does a protocol change.
+    let protocol = super::util::project_root().join("demo/protocol.yaml");
+    let mut text = std::fs::read_to_string(&protocol).unwrap();
+    text.push_str("\n# clarified wording\n");
+    let changed = text.replace("name:", "name: v2 of");
+    write(d, "v2.yaml", changed);
+    let bare = concord(
+        d,
+        &["protocol", "update", "cxr", "v2.yaml", "--note", "wording"],
+    );
+    assert_eq!(bare.code, 2, "{}", bare.stderr);
+    run_ok(
+        d,
+        &[
+            "protocol",
+            "update",
+            "cxr",
+            "v2.yaml",
+            "--note",
+            "wording",
+            "--reason",
+            "readers asked",
+        ],
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&run_ok(d, &["plan", "show", "cxr", "--json"])).unwrap();
+    assert_eq!(plan["plans"].as_array().unwrap().len(), 1, "{plan}");
+    assert_eq!(plan["plans"][0]["signatures"][0]["valid"], true, "{plan}");
+    let deviations = plan["deviations"].as_array().unwrap();
+    assert_eq!(deviations.len(), 2, "{plan}");
+    assert_eq!(deviations[0]["reason"], "sensitivity analysis");
+    assert_eq!(deviations[0]["to"]["method"], "mv");
+    assert_eq!(deviations[1]["reason"], "readers asked");
+    let audit: serde_json::Value =
+        serde_json::from_str(&run_ok(d, &["audit", "verify", "--json"])).unwrap();
+    assert_eq!(audit["intact"], true, "{audit}");
+    assert_eq!(audit["records_checked"]["truthing_plan"], 1, "{audit}");
 }

@@ -6,18 +6,22 @@
 //! - [`skills`]: skill snapshots for the posterior update after each submission.
 //! - [`auth`]: password hashing.
 //! - [`service`]: [`Core`], every workflow operation with its role check.
+//! - [`plan`]: the truthing plan, locked and signed before reads, and deviations from it.
 //! - [`provenance`]: everything that made one item's label.
 //! - [`release`]: frozen, signed releases, their exports, the test-set firewall and reader
 //!   variability.
+//! - [`report`]: the truthing report of a release, as JSON and as an HTML page.
 
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod items;
+pub mod plan;
 pub mod policy;
 pub mod protocol;
 pub mod provenance;
 pub mod release;
+pub mod report;
 pub mod service;
 pub mod skills;
 

@@ -471,6 +471,14 @@ impl Core {
                  recorded and counted per item"
             )));
         }
+        // A manifest edited behind the application's back is not exported (DM-07).
+        let actual = sha256_hex(&release.manifest);
+        if actual != release.manifest_sha256 {
+            return Err(CoreError::Conflict(format!(
+                "release `{name}` does not verify: its manifest hashes to {actual}, not to the                  stored {} (run `concord release verify`)",
+                release.manifest_sha256
+            )));
+        }
         let manifest = parse_manifest(&release)?;
         let bytes = render(&manifest, format);
         self.store()

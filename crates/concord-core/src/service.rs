@@ -426,6 +426,7 @@ impl Core {
             schema,
             note: "initial version".into(),
             created_by: Some(actor.id),
+            deviation: None,
         };
         let (project, _) = self
             .store
@@ -445,6 +446,7 @@ impl Core {
         project: &str,
         protocol_text: &str,
         note: &str,
+        reason: Option<&str>,
     ) -> CoreResult<ProtocolVersion> {
         require(actor, Role::Manager, "change protocols")?;
         if note.trim().is_empty() {
@@ -456,10 +458,28 @@ impl Core {
         let protocol = Protocol::parse(protocol_text)
             .map_err(|e| CoreError::Invalid(format!("protocol: {e}")))?;
         let schema = serde_json::to_value(&protocol).expect("protocols serialise");
+        let sha = {
+            use sha2::{Digest, Sha256};
+            let text = serde_json::to_string(&schema).expect("protocols serialise");
+            Sha256::digest(text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let deviation = self
+            .deviation(
+                project.id,
+                "the protocol",
+                reason,
+                |plan| json!({ "protocol_version": plan.protocol_version, "schema_sha256": plan.schema_sha256 }),
+                json!({ "schema_sha256": sha, "note": note }),
+            )
+            .await?;
         let new = NewProtocol {
             schema,
             note: note.into(),
             created_by: Some(actor.id),
+            deviation,
         };
         let version = self.store.add_protocol(project.id, new, self.now()).await?;
         self.contexts
@@ -932,6 +952,22 @@ impl Core {
         project: &str,
         method: Option<Method>,
     ) -> CoreResult<RunSummary> {
+        self.consensus_with_reason(actor, project, method, None)
+            .await
+    }
+
+    /// [`Core::consensus`], with the reason for departing from a locked truthing plan (a
+    /// method other than the plan's, after reads started), recorded as a deviation.
+    ///
+    /// # Errors
+    /// As [`Core::consensus`]; [`CoreError::Invalid`] for a departure without a reason.
+    pub async fn consensus_with_reason(
+        &self,
+        actor: &User,
+        project: &str,
+        method: Option<Method>,
+        reason: Option<&str>,
+    ) -> CoreResult<RunSummary> {
         require(actor, Role::Manager, "run consensus")?;
         let ctx = self.context(project).await?;
         let method = match method {
@@ -940,6 +976,15 @@ impl Core {
                 |e: concord_consensus::truth::UnknownMethod| CoreError::Invalid(e.to_string()),
             )?,
         };
+        let deviation = self
+            .deviation(
+                ctx.project.id,
+                "the consensus method",
+                reason,
+                |plan| json!({ "method": plan.settings.get("method") }),
+                json!({ "method": method.name() }),
+            )
+            .await?;
         let input = self.consensus_input(&ctx).await?;
         let n_annotations = input.rows.len();
         let params = MethodParams {
@@ -1023,6 +1068,7 @@ impl Core {
                 now: self.now(),
                 labels,
                 skills: fitted.skills,
+                deviation,
             })
             .await?;
         self.cache.lock().expect("cache lock").insert(

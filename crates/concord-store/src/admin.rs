@@ -3,7 +3,7 @@
 //! every write of the SQLite store appends its audit events through one [`Appender`].
 
 use crate::audit::{
-    Appender, Event, adjudication_record, canonical, import_record, protocol_record,
+    Appender, Event, adjudication_record, canonical, import_record, plan_record, protocol_record,
     release_record, sha256_hex, signable_record, signature_record,
 };
 use crate::direct::json_text;
@@ -175,6 +175,9 @@ fn insert_protocol(
                 .map(|n| n.as_str()),
         },
     )?;
+    if let Some(d) = &protocol.deviation {
+        deviation(tx, audit, project_id, protocol.created_by, d, now)?;
+    }
     Ok(())
 }
 
@@ -587,4 +590,102 @@ pub(crate) fn releases(db: &rusqlite::Connection, project_id: i64) -> StoreResul
         .prepare_cached("SELECT * FROM releases WHERE project_id = ?1 ORDER BY id")?
         .query_map(params![project_id], release)?
         .collect::<Result<_, _>>()?)
+}
+
+/// Records a departure from the locked truthing plan.
+pub(crate) fn deviation(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    project_id: i64,
+    actor: Option<i64>,
+    d: &Deviation,
+    now: Millis,
+) -> StoreResult<()> {
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor,
+            action: "plan.deviation",
+            entity: format!("project:{project_id}"),
+            before: Some(canonical(&d.from)),
+            after: Some(canonical(&d.to)),
+            reason: Some(&d.reason),
+        },
+    )?;
+    Ok(())
+}
+
+fn plan(row: &Row<'_>) -> StoreResult<TruthingPlan> {
+    Ok(TruthingPlan {
+        id: row.get("id")?,
+        project_id: row.get("project_id")?,
+        protocol_version: row.get("protocol_version")?,
+        schema_sha256: row.get("schema_sha256")?,
+        settings: crate::direct::parse_json(&row.get::<_, String>("settings")?, "plan settings")?,
+        created_by: row.get("created_by")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+/// See [`crate::Store::lock_plan`].
+pub(crate) fn lock_plan(
+    tx: &Transaction<'_>,
+    audit: &mut Appender<'_>,
+    new: &NewPlan,
+) -> StoreResult<TruthingPlan> {
+    let (stored, record) = tx
+        .prepare_cached(
+            "INSERT INTO truthing_plans (project_id, protocol_version, schema_sha256, settings, \
+             created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING *",
+        )?
+        .query_row(
+            params![
+                new.project_id,
+                new.protocol_version,
+                new.schema_sha256,
+                json_text(&new.settings),
+                new.created_by,
+                new.now
+            ],
+            |r| Ok((plan(r), plan_record(r)?)),
+        )?;
+    let stored = stored?;
+    audit.append(
+        tx,
+        Event {
+            at: new.now,
+            actor: Some(new.created_by),
+            action: "plan.lock",
+            entity: format!("truthing_plan:{}", stored.id),
+            before: None,
+            after: Some(record),
+            reason: None,
+        },
+    )?;
+    sign(
+        tx,
+        audit,
+        &NewSignature {
+            signer_id: new.created_by,
+            printed_name: new.signature.printed_name.clone(),
+            meaning: new.signature.meaning,
+            record_kind: "truthing_plan".into(),
+            record_id: stored.id,
+            now: new.now,
+        },
+    )?;
+    Ok(stored)
+}
+
+/// See [`crate::Store::plans`].
+pub(crate) fn plans(db: &rusqlite::Connection, project_id: i64) -> StoreResult<Vec<TruthingPlan>> {
+    let mut statement =
+        db.prepare_cached("SELECT * FROM truthing_plans WHERE project_id = ?1 ORDER BY id")?;
+    let mut rows = statement.query(params![project_id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(plan(row)?);
+    }
+    Ok(out)
 }

@@ -366,7 +366,10 @@ pub(crate) fn submit(
             |r| Ok(annotation(r)),
         )??;
     let record = tx
-        .prepare_cached("SELECT * FROM annotations WHERE id = ?1")?
+        .prepare_cached(&format!(
+            "SELECT {} FROM annotations WHERE id = ?1",
+            crate::audit::ANNOTATION_RECORD_COLUMNS
+        ))?
         .query_row(params![stored.id], annotation_record)?;
     audit.append(
         tx,
@@ -652,6 +655,9 @@ pub(crate) fn record_run(
                 s.gold_total
             ])?;
         }
+    }
+    if let Some(d) = &new.deviation {
+        crate::admin::deviation(tx, audit, new.project_id, new.run_by, d, new.now)?;
     }
     let record = run_record(tx, run_id)?
         .ok_or_else(|| StoreError::Integrity(format!("consensus run #{run_id} vanished")))?;

@@ -19,12 +19,12 @@ mod direct;
 pub mod model;
 mod signer;
 mod sqlite;
+mod verify;
 
-pub use audit::{
-    AuditEvent, AuditFilter, AuditKey, AuditVerifier, Break, BreakKind, NewEvent, VerifyReport,
-};
+pub use audit::{AuditEvent, AuditFilter, AuditKey, AuditVerifier, NewEvent};
 pub use model::*;
 pub use sqlite::SqliteStore;
+pub use verify::{Break, BreakKind, VerifyReport};
 
 use async_trait::async_trait;
 
@@ -239,4 +239,11 @@ pub trait Store: Send + Sync {
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release>;
     /// Every release of a project, oldest first.
     async fn releases(&self, project_id: i64) -> StoreResult<Vec<Release>>;
+
+    // Truthing plans.
+
+    /// Locks a truthing plan with its manager's signature, in one transaction.
+    async fn lock_plan(&self, plan: NewPlan) -> StoreResult<TruthingPlan>;
+    /// Every truthing plan of a project, oldest first.
+    async fn plans(&self, project_id: i64) -> StoreResult<Vec<TruthingPlan>>;
 }

@@ -132,6 +132,8 @@ pub struct NewProtocol {
     pub note: String,
     /// Who wrote it.
     pub created_by: Option<i64>,
+    /// Set when the change departs from a locked truthing plan after reads started.
+    pub deviation: Option<Deviation>,
 }
 
 /// A stored, immutable protocol version.
@@ -461,6 +463,8 @@ pub struct NewConsensusRun {
     pub labels: Vec<NewConsensusLabel>,
     /// One per annotator.
     pub skills: Vec<NewSkill>,
+    /// Set when the run departs from a locked truthing plan (another method).
+    pub deviation: Option<Deviation>,
 }
 
 /// One item's consensus in a run, and the workflow state it implies.
@@ -734,4 +738,53 @@ pub struct ConsensusLabel {
     pub posterior: Value,
     /// `auto`, `needs_adjudication`, `adjudicated`, `pending`.
     pub status: String,
+}
+
+/// A departure from the locked truthing plan, recorded with the change that makes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deviation {
+    /// Why (required once reads have started).
+    pub reason: String,
+    /// What the plan said.
+    pub from: Value,
+    /// What it is now.
+    pub to: Value,
+}
+
+/// A truthing plan to lock: a protocol version and the consensus settings, signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPlan {
+    /// The project.
+    pub project_id: i64,
+    /// The protocol version the plan fixes.
+    pub protocol_version: i64,
+    /// Its SHA-256.
+    pub schema_sha256: String,
+    /// The project's settings (overlap, thresholds, method, seed) as the plan fixes them.
+    pub settings: Value,
+    /// The manager locking it (already re-authenticated by the core).
+    pub created_by: i64,
+    /// The manager's signature.
+    pub signature: SignAs,
+    /// Now.
+    pub now: Millis,
+}
+
+/// A stored truthing plan (never updated).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TruthingPlan {
+    /// Internal id.
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// The protocol version fixed.
+    pub protocol_version: i64,
+    /// Its SHA-256.
+    pub schema_sha256: String,
+    /// The settings fixed.
+    pub settings: Value,
+    /// Who locked it.
+    pub created_by: i64,
+    /// When.
+    pub created_at: Millis,
 }

@@ -605,7 +605,7 @@ impl Store for SqliteStore {
 
     async fn verify_audit(&self, verifier: &AuditVerifier) -> StoreResult<VerifyReport> {
         self.direct
-            .read(|db| crate::audit::verify(db, verifier))
+            .read(|db| crate::verify::verify(db, verifier))
             .await
     }
 
@@ -618,6 +618,18 @@ impl Store for SqliteStore {
     async fn releases(&self, project_id: i64) -> StoreResult<Vec<Release>> {
         self.direct
             .read(|db| crate::admin::releases(db, project_id))
+            .await
+    }
+
+    async fn lock_plan(&self, plan: NewPlan) -> StoreResult<TruthingPlan> {
+        self.direct
+            .write(|tx, audit| crate::admin::lock_plan(tx, audit, &plan))
+            .await
+    }
+
+    async fn plans(&self, project_id: i64) -> StoreResult<Vec<TruthingPlan>> {
+        self.direct
+            .read(|db| crate::admin::plans(db, project_id))
             .await
     }
 }

@@ -401,6 +401,7 @@ store_test!(runs_skills_and_decisions, |store| {
                 decided_from: (0, ItemPhase::Open),
             }],
             skills: vec![],
+            deviation: None,
         })
         .await
         .unwrap();
@@ -445,6 +446,7 @@ store_test!(runs_skills_and_decisions, |store| {
                     decided_from,
                 }],
                 skills: vec![],
+                deviation: None,
             })
             .await
             .unwrap();

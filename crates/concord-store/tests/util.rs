@@ -51,5 +51,6 @@ pub(crate) fn protocol() -> NewProtocol {
         schema: json!({"name": "p", "tasks": [{"id": "t", "type": "single", "classes": [{"id": "a"}, {"id": "b"}]}]}),
         note: "initial".into(),
         created_by: None,
+        deviation: None,
     }
 }

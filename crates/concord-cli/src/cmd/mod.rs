@@ -57,6 +57,8 @@ pub(crate) enum Command {
     Export(platform::export::ExportArgs),
     Audit(platform::audit::AuditArgs),
     Release(platform::release::ReleaseArgs),
+    Plan(platform::plan::PlanArgs),
+    Report(platform::report::ReportArgs),
     Provenance(platform::provenance::ProvenanceArgs),
     Demo(platform::demo::DemoArgs),
 }
@@ -91,6 +93,8 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Export(args) => platform::export::run(args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => platform::audit::run(args),
         Command::Release(args) => platform::release::run(args),
+        Command::Plan(args) => platform::plan::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => platform::report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Provenance(args) => platform::provenance::run(args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => platform::demo::run(args).map(|()| ExitCode::SUCCESS),
     }

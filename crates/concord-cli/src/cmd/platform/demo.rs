@@ -23,13 +23,15 @@ const CLASSES: [&str; 4] = ["normal", "pneumonia", "effusion", "nodule"];
 /// studies, its source and licence in `demo/README.md`).
 ///
 /// Creates a project with adaptive overlap (2 to 5 readers, stop at 0.95), gold interleaved at
-/// 10% and a qualification gate; simulated annotators of known skill label through the real
-/// assignment engine (`next`, `submit`); then a consensus run, the reference standard's accuracy
-/// against the known truth, labels per item and the adjudication queue.
+/// 10% and a qualification gate, and locks its truthing plan; simulated annotators of known
+/// skill label through the real assignment engine (`next`, `submit`); then a consensus run, the
+/// reference standard's accuracy against the known truth, labels per item, the adjudication
+/// queue, five signed adjudications, a signed release (`demo-v1`) and the audit trail's
+/// verification.
 ///
 /// Example:
-///   concord demo                     # in a fresh temporary database
-///   concord demo --db demo.db        # keep the database to explore with `concord status demo`
+///   concord demo                                  # in a fresh temporary database
+///   concord demo --db demo.db --report report.html   # keep the database and the truthing report
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
     /// Keep the demo database here (default: a temporary file, removed afterwards).
@@ -38,7 +40,13 @@ pub(crate) struct DemoArgs {
     /// Seed of the simulated annotators.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Also write the release's truthing report (HTML) here.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
 }
+
+/// The password of the demo's administrator and adjudicator (printed by the demo).
+const DEMO_PASSWORD: &str = "demo";
 
 /// A simulated annotator: accuracy, and the class their errors lean towards.
 struct Reader {
@@ -145,7 +153,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}: cannot open", db.display()))?;
         // Demo accounts have no password; fast hashing keeps the demo quick where one is set.
         let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
-        let admin = match core.init_admin("admin", None).await {
+        let admin = match core.init_admin("admin", Some(DEMO_PASSWORD)).await {
             Ok(admin) => admin,
             Err(_) => anyhow::bail!("{}: already has users; give a new --db path", db.display()),
         };
@@ -164,7 +172,14 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
             .await?;
         }
         let adjudicator = core
-            .add_user(&admin, request("senior-1", vec![Role::Adjudicator], 10.0))
+            .add_user(
+                &admin,
+                UserRequest {
+                    password: Some(DEMO_PASSWORD.into()),
+                    qualification: Some("thoracic radiologist, 20 years".into()),
+                    ..request("senior-1", vec![Role::Adjudicator], 10.0)
+                },
+            )
             .await?;
         let settings = Settings {
             overlap: Overlap::Adaptive {
@@ -184,6 +199,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         core.create_project(&admin, "demo", PROTOCOL, settings)
             .await?;
         let n_items = core.import_items(&admin, "demo", &items_file).await?;
+        // The reference-standard method is fixed, and signed, before the first read.
+        core.lock_plan(&admin, "demo", DEMO_PASSWORD).await?;
         println!(
             "== Project `demo`: {n_items} studies, 8 simulated readers, adaptive overlap 2..5@0.95, 10% gold, gate 5@0.6"
         );
@@ -287,12 +304,51 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
                 reads.join(", ")
             )?;
         }
+        // The senior reader settles the five least confident studies, each decision signed.
+        for entry in queue.iter().take(5) {
+            core.adjudicate(
+                &adjudicator,
+                "demo",
+                &entry.item,
+                &truth[&entry.item],
+                "senior review of every read (simulated)",
+                DEMO_PASSWORD,
+            )
+            .await?;
+        }
+        let release = core
+            .create_release(
+                &admin,
+                "demo",
+                "demo-v1",
+                concord_core::release::Purpose::Reference,
+                DEMO_PASSWORD,
+            )
+            .await?;
+        writeln!(
+            out,
+            "\n== Release `{}`: {} studies, 5 adjudicated and signed, manifest SHA-256 {}",
+            release.name, release.items, release.manifest_sha256
+        )?;
+        if let Some(path) = &args.report {
+            let report = core
+                .truthing_report(&admin, "demo", "demo-v1", &verifier)
+                .await?;
+            let mut file = crate::output::Output::create(Some(path))?;
+            file.write_all(report.to_html().as_bytes())?;
+            file.commit()?;
+            writeln!(out, "   truthing report: {}", path.display())?;
+        }
         let audit = core.verify_audit(&admin, &verifier).await?;
         writeln!(
             out,
             "\n== Audit trail: {} events, {} (every annotation, run and adjudication re-derived)",
             audit.events,
             if audit.intact { "intact" } else { "BROKEN" }
+        )?;
+        writeln!(
+            out,
+            "   accounts: admin and senior-1, password `{DEMO_PASSWORD}` (simulated readers have none)"
         )?;
         if let Some(path) = &args.db {
             writeln!(

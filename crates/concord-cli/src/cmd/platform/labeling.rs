@@ -70,6 +70,10 @@ pub(crate) struct ConsensusArgs {
     /// Method (default: the project's).
     #[arg(long, value_parser = crate::cmd::common::parse_method)]
     method: Option<Method>,
+    /// Why a method other than the locked truthing plan's is used (required then, once reads
+    /// have started; recorded as a deviation).
+    #[arg(long)]
+    reason: Option<String>,
     /// The manager acting (default: the first administrator).
     #[arg(long = "as", value_name = "USER")]
     acting: Option<String>,
@@ -145,7 +149,9 @@ pub(crate) fn run_consensus(args: ConsensusArgs) -> anyhow::Result<()> {
     block_on(async {
         let core = args.db.open().await?;
         let manager = actor(&core, args.acting.as_deref()).await?;
-        let summary = core.consensus(&manager, &args.project, args.method).await?;
+        let summary = core
+            .consensus_with_reason(&manager, &args.project, args.method, args.reason.as_deref())
+            .await?;
         if args.json {
             print_json(&summary)?;
         } else {

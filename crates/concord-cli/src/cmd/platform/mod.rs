@@ -13,9 +13,11 @@ pub(crate) mod export;
 pub(crate) mod init;
 pub(crate) mod items;
 pub(crate) mod labeling;
+pub(crate) mod plan;
 pub(crate) mod project;
 pub(crate) mod provenance;
 pub(crate) mod release;
+pub(crate) mod report;
 pub(crate) mod user;
 
 use anyhow::Context;

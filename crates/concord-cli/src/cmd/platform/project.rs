@@ -102,6 +102,10 @@ struct UpdateArgs {
     /// What changed and why.
     #[arg(long)]
     note: String,
+    /// Why the locked truthing plan is departed from (required once reads have started;
+    /// recorded as a deviation the truthing report lists).
+    #[arg(long)]
+    reason: Option<String>,
     /// The manager acting (default: the first administrator).
     #[arg(long = "as", value_name = "USER")]
     acting: Option<String>,
@@ -173,7 +177,13 @@ pub(crate) fn run_protocol(args: ProtocolArgs) -> anyhow::Result<()> {
                 let core = args.db.open().await?;
                 let manager = actor(&core, args.acting.as_deref()).await?;
                 let version = core
-                    .update_protocol(&manager, &args.project, &text, &args.note)
+                    .update_protocol(
+                        &manager,
+                        &args.project,
+                        &text,
+                        &args.note,
+                        args.reason.as_deref(),
+                    )
                     .await
                     .with_context(|| format!("{}", args.file.display()))?;
                 eprintln!(
