@@ -161,13 +161,27 @@ fn last_seq(db: &Connection) -> i64 {
         .unwrap()
 }
 
-/// Runs `concord audit verify --json` and returns (exit code, report).
+/// Runs `concord audit verify --json` and returns (exit code, report). It runs twice: once
+/// walking the chain whole, once cut into ranges of three events walked in parallel (so every
+/// kind of break also falls on and next to range boundaries); both must say the same.
 fn verify_with(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
     let mut args = vec!["audit", "verify", "--json"];
     args.extend_from_slice(extra);
     let run = concord(dir, &args);
-    let report = serde_json::from_str(&run.stdout)
+    let report: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr));
+    let ranged = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(&args)
+        .current_dir(dir)
+        .env("CONCORD_VERIFY_RANGE", "3")
+        .output()
+        .unwrap();
+    let ranged_report: serde_json::Value = serde_json::from_slice(&ranged.stdout).unwrap();
+    assert_eq!(ranged.status.code(), Some(run.code));
+    assert_eq!(
+        ranged_report["first_break"], report["first_break"],
+        "walking in ranges finds the same first break"
+    );
     (run.code, report)
 }
 

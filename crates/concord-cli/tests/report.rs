@@ -63,7 +63,7 @@ fn facts(dom: &str) -> Vec<(String, String)> {
 }
 
 /// The JSON value at a dotted path (`readers.0.accuracy.low`; `x.length` is an array's length).
-fn at<'a>(json: &'a serde_json::Value, path: &str) -> serde_json::Value {
+fn at(json: &serde_json::Value, path: &str) -> serde_json::Value {
     let mut v = json;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
@@ -91,7 +91,14 @@ fn the_truthing_report_shows_the_json_facts_in_a_browser() {
     let run = concord(
         d,
         &[
-            "report", "demo", "demo-v1", "--db", "demo.db", "-o", "report.html", "--json",
+            "report",
+            "demo",
+            "demo-v1",
+            "--db",
+            "demo.db",
+            "-o",
+            "report.html",
+            "--json",
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -116,7 +123,11 @@ fn the_truthing_report_shows_the_json_facts_in_a_browser() {
         ],
     );
     let png = std::fs::read(&screenshot).expect("a screenshot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{}", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{}",
+        png.len()
+    );
     std::fs::copy(&page, artifacts.join("truthing-report.html")).unwrap();
 
     let dom = headless(&browser, profile.path(), &page, &["--dump-dom"]);

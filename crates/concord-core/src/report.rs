@@ -638,11 +638,34 @@ code{{font-size:.9em;word-break:break-all}} .ok{{color:#176b2c}} .bad{{color:#a3
             let _ = write!(h, "<li>{}</li>", esc(b));
         }
         h.push_str("</ul>");
+        let run = &self.consensus;
+        let text = |v: &Value| match v {
+            Value::String(s) => esc(s),
+            Value::Null => "-".into(),
+            other => esc(&other.to_string()),
+        };
+        // The parameters without the skill snapshot (the confusion matrices the run started
+        // from): it is in the JSON, and too long to read on a page.
+        let parameters = match &run["parameters"] {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter(|(k, _)| k.as_str() != "snapshot")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        };
         let _ = write!(
             h,
-            "<h2>Assignment policy and consensus method</h2><p>Settings: <code>{}</code></p><p>Consensus run: <code>{}</code></p>",
+            "<h2>Assignment policy and consensus method</h2><p>Settings: <code>{}</code></p><table><tr><th>consensus run</th><td>{}</td></tr><tr><th>method</th><td>{} (implementation {})</td></tr><tr><th>parameters</th><td><code>{}</code></td></tr><tr><th>seed</th><td>{}</td></tr><tr><th>SHA-256 of the input reads</th><td><code>{}</code></td></tr><tr><th>task</th><td>{}</td></tr></table>",
             esc(&self.assignment_policy.to_string()),
-            esc(&self.consensus.to_string())
+            text(&run["run"]),
+            text(&run["method"]),
+            text(&run["method_version"]),
+            esc(&parameters.to_string()),
+            text(&run["seed"]),
+            text(&run["input_sha256"]),
+            text(&run["task"]),
         );
 
         let a = &self.agreement;

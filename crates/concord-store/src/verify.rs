@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use rusqlite::{Connection, Row};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, RandomState};
 
 /// What is wrong at a place in the chain or in a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,26 +84,27 @@ pub struct VerifyReport {
     pub breaks: Vec<Break>,
 }
 
-/// Events read per chunk.
-const CHUNK: usize = 8192;
-
-/// One stored event, as read.
-struct StoredEvent {
+/// The fields of one stored event, borrowed from its row.
+struct RowEvent<'r> {
     seq: i64,
     at: i64,
     actor: Option<i64>,
-    action: String,
-    entity: String,
-    before: Option<String>,
-    after: Option<String>,
-    reason: Option<String>,
+    action: &'r str,
+    entity: &'r str,
+    before: Option<&'r str>,
+    after: Option<&'r str>,
+    reason: Option<&'r str>,
     prev: Option<[u8; 32]>,
     hash: Option<[u8; 32]>,
-    mac: Vec<u8>,
 }
 
-impl StoredEvent {
-    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+const EVENT_COLUMNS: &str =
+    "seq, at, actor, action, entity, before, after, reason, prev_hash, hash, mac";
+
+impl<'r> RowEvent<'r> {
+    fn read(r: &'r Row<'_>) -> rusqlite::Result<Self> {
+        let text =
+            |i: usize| -> rusqlite::Result<Option<&'r str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
         let blob = |i: usize| -> rusqlite::Result<Option<[u8; 32]>> {
             Ok(r.get_ref(i)?.as_blob().ok().and_then(|b| b.try_into().ok()))
         };
@@ -111,14 +112,13 @@ impl StoredEvent {
             seq: r.get(0)?,
             at: r.get(1)?,
             actor: r.get(2)?,
-            action: r.get(3)?,
-            entity: r.get(4)?,
-            before: r.get(5)?,
-            after: r.get(6)?,
-            reason: r.get(7)?,
+            action: r.get_ref(3)?.as_str()?,
+            entity: r.get_ref(4)?.as_str()?,
+            before: text(5)?,
+            after: text(6)?,
+            reason: text(7)?,
             prev: blob(8)?,
             hash: blob(9)?,
-            mac: r.get(10)?,
         })
     }
 
@@ -129,22 +129,14 @@ impl StoredEvent {
             seq,
             at: self.at,
             actor: self.actor,
-            action: &self.action,
-            entity: &self.entity,
-            before: self.before.as_deref(),
-            after: self.after.as_deref(),
-            reason: self.reason.as_deref(),
+            action: self.action,
+            entity: self.entity,
+            before: self.before,
+            after: self.after,
+            reason: self.reason,
             prev,
         }))
     }
-}
-
-/// What the checks of one event found, computed in parallel.
-struct Checked {
-    hash_ok: bool,
-    mac_ok: bool,
-    /// The record the event vouches for: kind, key, keyed digest of `after`.
-    record: Option<(&'static str, i64, u64)>,
 }
 
 /// Record kinds whose creating event carries the record's canonical text, keyed by id.
@@ -162,91 +154,94 @@ fn record_kind(action: &str, entity: &str) -> Option<(&'static str, i64)> {
     Some((kind, id))
 }
 
-/// The chain walk, carried from chunk to chunk.
-struct Walk<'v> {
-    verifier: &'v AuditVerifier,
-    digest: std::collections::hash_map::RandomState,
-    expected: i64,
-    prev: [u8; 32],
-    broken: bool,
-    last: Option<(i64, [u8; 32])>,
-    count: i64,
-    breaks: Vec<Break>,
-    /// (kind, id) → (sequence number, digest of the recorded text).
-    recorded: HashMap<(&'static str, i64), (i64, u64)>,
+/// What the events say about the records, gathered while walking the chain.
+#[derive(Default)]
+struct Recorded {
+    /// (kind, id) → (sequence number, keyed digest of the recorded text).
+    records: HashMap<(&'static str, i64), (i64, u64)>,
     /// Imports and protocol versions: few, kept whole.
     imports: Vec<(i64, String)>,
     protocols: HashMap<(i64, i64), (i64, String)>,
 }
 
-impl Walk<'_> {
-    fn digest(&self, text: &str) -> u64 {
-        self.digest.hash_one(text)
-    }
-
-    fn chunk(&mut self, events: Vec<StoredEvent>) {
-        let checked: Vec<Checked> = events
-            .par_iter()
-            .map(|e| {
-                let hash_ok = e.hash.is_some() && e.rehash(e.seq) == e.hash;
-                let mac_ok = match (&self.verifier.mac_key(), &e.hash) {
-                    (None, _) => true,
-                    (Some(key), Some(hash)) => event_mac(key, hash)[..] == e.mac[..],
-                    (Some(_), None) => false,
-                };
-                let record = record_kind(&e.action, &e.entity).and_then(|(kind, id)| {
-                    let after = e.after.as_deref()?;
-                    Some((kind, id, self.digest(after)))
-                });
-                Checked {
-                    hash_ok,
-                    mac_ok,
-                    record,
+impl Recorded {
+    fn note(&mut self, e: &RowEvent<'_>, digest: &RandomState) {
+        if let (Some((kind, id)), Some(after)) = (record_kind(e.action, e.entity), e.after) {
+            self.records
+                .insert((kind, id), (e.seq, digest.hash_one(after)));
+        }
+        match e.action {
+            "items.import" => {
+                if let Some(after) = e.after {
+                    self.imports.push((e.seq, after.to_string()));
                 }
-            })
-            .collect();
-        for (e, c) in events.iter().zip(checked) {
-            self.count += 1;
-            if let Some((kind, id, digest)) = c.record {
-                self.recorded.insert((kind, id), (e.seq, digest));
             }
-            match e.action.as_str() {
-                "items.import" => {
-                    if let Some(after) = &e.after {
-                        self.imports.push((e.seq, after.clone()));
-                    }
+            "protocol.create" => {
+                if let (Some(after), Some((_, id))) = (e.after, e.entity.split_once(':'))
+                    && let Some((p, v)) = id.split_once('.')
+                    && let (Ok(p), Ok(v)) = (p.parse(), v.trim_start_matches('v').parse())
+                {
+                    self.protocols.insert((p, v), (e.seq, after.to_string()));
                 }
-                "protocol.create" => {
-                    if let (Some(after), Some((_, id))) = (&e.after, e.entity.split_once(':'))
-                        && let Some((p, v)) = id.split_once('.')
-                        && let (Ok(p), Ok(v)) = (p.parse(), v.trim_start_matches('v').parse())
-                    {
-                        self.protocols.insert((p, v), (e.seq, after.clone()));
-                    }
-                }
-                _ => {}
             }
-            if self.broken {
-                continue;
-            }
-            self.link(e, &c);
+            _ => {}
         }
     }
 
-    /// The sequential checks of one event: number, hash, link, MAC.
-    fn link(&mut self, e: &StoredEvent, c: &Checked) {
-        let expected = self.expected;
-        let prev = self.prev;
-        let mut fail = |kind: BreakKind, seq: i64, detail: String| {
-            self.breaks.push(Break {
+    fn merge(&mut self, other: Recorded) {
+        self.records.extend(other.records);
+        self.imports.extend(other.imports);
+        self.protocols.extend(other.protocols);
+    }
+}
+
+/// One range of the chain, walked on its own connection.
+struct Part {
+    /// The first event: its sequence number and previous hash.
+    first: Option<(i64, Option<[u8; 32]>)>,
+    /// The last event walked before any break: sequence number and hash.
+    last: Option<(i64, [u8; 32])>,
+    count: i64,
+    broken: Option<Break>,
+    recorded: Recorded,
+}
+
+/// Walks the events `lo..=hi`: numbering, hashes and links inside the range.
+fn walk_range(db: &Connection, lo: i64, hi: i64, digest: &RandomState) -> StoreResult<Part> {
+    let mut statement = db.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+    ))?;
+    let mut rows = statement.query([lo, hi])?;
+    let mut part = Part {
+        first: None,
+        last: None,
+        count: 0,
+        broken: None,
+        recorded: Recorded::default(),
+    };
+    while let Some(r) = rows.next()? {
+        let e = RowEvent::read(r)?;
+        part.count += 1;
+        part.recorded.note(&e, digest);
+        if part.broken.is_some() {
+            continue;
+        }
+        let (expected, prev) = match part.last {
+            None => {
+                part.first = Some((e.seq, e.prev));
+                (e.seq, None)
+            }
+            Some((seq, hash)) => (seq + 1, Some(hash)),
+        };
+        let brk = |kind, seq, detail| {
+            Some(Break {
                 seq: Some(seq),
                 kind,
                 detail,
-            });
-            true
+            })
         };
-        let broken = if e.seq != expected {
-            fail(
+        part.broken = if e.seq != expected {
+            brk(
                 BreakKind::Deleted,
                 expected,
                 format!(
@@ -256,12 +251,12 @@ impl Walk<'_> {
                     e.seq
                 ),
             )
-        } else if !c.hash_ok {
+        } else if e.hash.is_none() || e.rehash(e.seq) != e.hash {
             let moved = (e.seq - 8..=e.seq + 8)
                 .filter(|&s| s != e.seq && s > 0)
                 .find(|&s| e.hash.is_some() && e.rehash(s) == e.hash);
             match moved {
-                Some(original) => fail(
+                Some(original) => brk(
                     BreakKind::Reordered,
                     e.seq,
                     format!(
@@ -269,7 +264,7 @@ impl Walk<'_> {
                         e.seq, e.action, e.entity
                     ),
                 ),
-                None => fail(
+                None => brk(
                     BreakKind::Altered,
                     e.seq,
                     format!(
@@ -278,110 +273,175 @@ impl Walk<'_> {
                     ),
                 ),
             }
-        } else if e.prev != Some(prev) {
-            fail(
-                BreakKind::Inserted,
-                e.seq,
-                format!(
-                    "event {} does not follow event {}: its previous-hash link is broken (an \
-                     event was inserted, removed or replaced here)",
-                    e.seq,
-                    e.seq - 1
-                ),
-            )
-        } else if !c.mac_ok {
-            fail(
-                BreakKind::Inserted,
-                e.seq,
-                format!(
-                    "event {} ({} {}) was not written by the application: its MAC does not \
-                     match (inserted, or altered and re-hashed with the rest of the chain)",
-                    e.seq, e.action, e.entity
-                ),
-            )
+        } else if prev.is_some() && e.prev != prev {
+            brk(BreakKind::Inserted, e.seq, not_linked(e.seq))
         } else {
-            false
+            None
         };
-        if broken {
-            self.broken = true;
-            return;
+        if part.broken.is_none() {
+            part.last = Some((e.seq, e.hash.expect("checked above")));
         }
-        let hash = e.hash.expect("checked above");
-        self.prev = hash;
-        self.last = Some((e.seq, hash));
-        self.expected += 1;
+    }
+    Ok(part)
+}
+
+fn not_linked(seq: i64) -> String {
+    format!(
+        "event {seq} does not follow event {}: its previous-hash link is broken (an event was \
+         inserted, removed or replaced here)",
+        seq - 1
+    )
+}
+
+/// The first event in `lo..=hi` whose MAC the application did not write.
+fn first_bad_mac(
+    db: &Connection,
+    lo: i64,
+    hi: i64,
+    key: &hmac::Hmac<sha2::Sha256>,
+) -> StoreResult<Option<(i64, String)>> {
+    let mut statement = db.prepare(
+        "SELECT seq, hash, mac, action, entity FROM audit_events WHERE seq BETWEEN ?1 AND ?2 \
+         ORDER BY seq",
+    )?;
+    let mut rows = statement.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        let hash: Option<[u8; 32]> = r.get_ref(1)?.as_blob().ok().and_then(|b| b.try_into().ok());
+        let mac = r.get_ref(2)?.as_blob().unwrap_or_default();
+        if hash.is_none_or(|h| event_mac(key, &h)[..] != *mac) {
+            let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+            let what = format!("{} {}", text(3)?, text(4)?);
+            return Ok(Some((r.get(0)?, what)));
+        }
+    }
+    Ok(None)
+}
+
+/// `1..=max` cut into ranges: one per worker thread, of at least 50,000 events (smaller
+/// chains are walked whole). `CONCORD_VERIFY_RANGE` sets the range size instead (the tamper
+/// tests use it to put range boundaries everywhere).
+fn ranges(max: i64) -> Vec<(i64, i64)> {
+    let threads = rayon::current_num_threads().max(1) as i64;
+    let size = std::env::var("CONCORD_VERIFY_RANGE")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or_else(|| ((max + threads - 1) / threads).max(50_000));
+    let mut out = Vec::new();
+    let mut lo = 1;
+    while lo <= max {
+        out.push((lo, (lo + size - 1).min(max)));
+        lo += size;
+    }
+    out
+}
+
+/// Runs `work` on each range, in parallel on connections of its own when the database is a
+/// file (rows up to `max` never change, so any snapshot at least as new as the caller's sees
+/// the same rows), else in order on `db`.
+fn per_range<T: Send>(
+    db: &Connection,
+    ranges: &[(i64, i64)],
+    work: impl Fn(&Connection, i64, i64) -> StoreResult<T> + Sync,
+) -> StoreResult<Vec<T>> {
+    let path = db
+        .path()
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from);
+    match path {
+        Some(path) if ranges.len() > 1 => ranges
+            .par_iter()
+            .map(|&(lo, hi)| {
+                let own = Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                own.busy_timeout(std::time::Duration::from_secs(30))?;
+                work(&own, lo, hi)
+            })
+            .collect(),
+        _ => ranges.iter().map(|&(lo, hi)| work(db, lo, hi)).collect(),
     }
 }
 
 /// Re-computes the chain, checks the signed head, and re-derives every stored annotation,
 /// adjudication, protocol version, import, consensus run (labels and skills included),
 /// signature, release and truthing plan from the events that recorded them.
+///
+/// Speed: the chain is cut into one range per thread, each walked on its own read-only
+/// connection straight from the rows (no copies), and the ranges' ends are linked afterwards.
+/// The MACs are read only when the signed head shows that the chain was rewritten or extended,
+/// to locate where. Only what the record checks need is kept: per audited record, the event's
+/// sequence number and a keyed 64-bit digest of its `after` text (the key is drawn afresh for
+/// every verification, so a changed record cannot be made to collide with it).
 pub(crate) fn verify(db: &Connection, verifier: &AuditVerifier) -> StoreResult<VerifyReport> {
-    let mut walk = Walk {
-        verifier,
-        digest: std::collections::hash_map::RandomState::new(),
-        expected: 1,
-        prev: GENESIS.1,
-        broken: false,
-        last: None,
-        count: 0,
-        breaks: Vec::new(),
-        recorded: HashMap::new(),
-        imports: Vec::new(),
-        protocols: HashMap::new(),
-    };
-    // One thread reads, the pool hashes the chunk before.
-    std::thread::scope(|scope| -> StoreResult<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEvent>>(2);
-        let worker = scope.spawn(|| {
-            for chunk in rx {
-                walk.chunk(chunk);
-            }
-        });
-        let read = (|| -> StoreResult<()> {
-            let mut statement = db.prepare(
-                "SELECT seq, at, actor, action, entity, before, after, reason, prev_hash, hash, mac \
-                 FROM audit_events ORDER BY seq",
-            )?;
-            let mut rows = statement.query([])?;
-            let mut chunk = Vec::with_capacity(CHUNK);
-            while let Some(r) = rows.next()? {
-                chunk.push(StoredEvent::read(r)?);
-                if chunk.len() == CHUNK {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                    if tx.send(full).is_err() {
-                        break;
-                    }
-                }
-            }
-            if !chunk.is_empty() {
-                let _ = tx.send(chunk);
-            }
-            Ok(())
-        })();
-        drop(tx);
-        worker.join().expect("the verifying thread does not panic");
-        read
+    // One snapshot for the bounds, the head and the records.
+    let snapshot = db.unchecked_transaction()?;
+    let head = read_head(&snapshot)?;
+    let max: i64 =
+        snapshot.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| {
+            r.get(0)
+        })?;
+    let digest = RandomState::new();
+    let ranges = ranges(max);
+    let parts = per_range(&snapshot, &ranges, |c, lo, hi| {
+        walk_range(c, lo, hi, &digest)
     })?;
-    let mut breaks = std::mem::take(&mut walk.breaks);
-    let mut push = |seq: Option<i64>, kind: BreakKind, detail: String| {
-        breaks.push(Break { seq, kind, detail });
-    };
+
+    // Link the ranges and find the first break.
+    let mut breaks = Vec::new();
+    let mut recorded = Recorded::default();
+    let mut count = 0;
+    let mut last: Option<(i64, [u8; 32])> = None;
+    let mut broken = false;
+    for part in parts {
+        count += part.count;
+        recorded.merge(part.recorded);
+        if broken {
+            continue;
+        }
+        let Some((first_seq, first_prev)) = part.first else {
+            continue;
+        };
+        let (expected, prev) = last.map_or((1, GENESIS.1), |(s, h)| (s + 1, h));
+        let boundary = if first_seq != expected {
+            Some(Break {
+                seq: Some(expected),
+                kind: BreakKind::Deleted,
+                detail: format!(
+                    "events {expected}..{} are missing: the sequence jumps from {} to {first_seq}",
+                    first_seq - 1,
+                    expected - 1
+                ),
+            })
+        } else if first_prev != Some(prev) {
+            Some(Break {
+                seq: Some(first_seq),
+                kind: BreakKind::Inserted,
+                detail: not_linked(first_seq),
+            })
+        } else {
+            None
+        };
+        if let Some(b) = boundary.or(part.broken) {
+            breaks.push(b);
+            broken = true;
+        }
+        if let Some(l) = part.last {
+            last = Some(l);
+        }
+    }
 
     // The signed head.
-    let head = read_head(db)?;
-    let last = walk.last;
-    let last_seq = if walk.broken {
-        walk.count
-    } else {
-        last.map_or(0, |l| l.0)
-    };
+    let last_seq = last.map_or(0, |l| l.0);
+    let mut rewritten = false;
     match &head {
-        None if walk.count > 0 => push(
-            Some(1),
-            BreakKind::HeadInvalid,
-            "the signed chain head is missing".into(),
-        ),
+        None if count > 0 => breaks.push(Break {
+            seq: Some(1),
+            kind: BreakKind::HeadInvalid,
+            detail: "the signed chain head is missing".into(),
+        }),
         None => {}
         Some(head) => {
             let signature_ok = head.public_key == verifier.public().as_bytes()
@@ -391,21 +451,28 @@ pub(crate) fn verify(db: &Connection, verifier: &AuditVerifier) -> StoreResult<V
                         .verify(&head_message(head.seq, &head.hash), &s)
                         .is_ok()
                 });
-            if !signature_ok {
-                push(
-                    Some(head.seq),
+            let b = |seq: i64, kind, detail| {
+                Some(Break {
+                    seq: Some(seq),
+                    kind,
+                    detail,
+                })
+            };
+            let found = if !signature_ok {
+                b(
+                    head.seq,
                     BreakKind::HeadInvalid,
                     format!(
                         "the chain head (event {}) is not signed by the audit key {}",
                         head.seq,
                         hex::encode(verifier.public().as_bytes())
                     ),
-                );
-            } else if walk.broken {
-                // The chain break is reported; the head cannot be matched against it.
+                )
+            } else if broken {
+                None
             } else if head.seq > last_seq {
-                push(
-                    Some(last_seq + 1),
+                b(
+                    last_seq + 1,
                     BreakKind::Truncated,
                     format!(
                         "events {}..{} were cut off: the signed head names event {} but the \
@@ -414,10 +481,10 @@ pub(crate) fn verify(db: &Connection, verifier: &AuditVerifier) -> StoreResult<V
                         head.seq,
                         head.seq
                     ),
-                );
+                )
             } else if head.seq < last_seq {
-                push(
-                    Some(head.seq + 1),
+                b(
+                    head.seq + 1,
                     BreakKind::Inserted,
                     format!(
                         "events {}..{last_seq} come after the signed head (event {}): they were \
@@ -425,10 +492,10 @@ pub(crate) fn verify(db: &Connection, verifier: &AuditVerifier) -> StoreResult<V
                         head.seq + 1,
                         head.seq
                     ),
-                );
+                )
             } else if last.map(|l| l.1) != Some(head.hash) {
-                push(
-                    Some(head.seq),
+                b(
+                    head.seq,
                     BreakKind::Altered,
                     format!(
                         "the chain was rewritten: event {} does not have the hash the signed \
@@ -440,19 +507,44 @@ pub(crate) fn verify(db: &Connection, verifier: &AuditVerifier) -> StoreResult<V
                             " (check with the secret key to locate the first rewritten event)"
                         }
                     ),
-                );
-            }
+                )
+            } else {
+                None
+            };
+            rewritten = found.is_some() && !broken;
+            breaks.extend(found);
+        }
+    }
+    // The head shows the chain was rewritten or extended: the MACs say from where.
+    if rewritten && let Some(key) = verifier.mac_key() {
+        let firsts = per_range(&snapshot, &ranges, |c, lo, hi| {
+            first_bad_mac(c, lo, hi, key)
+        })?;
+        if let Some((seq, what)) = firsts.into_iter().flatten().next() {
+            breaks.push(Break {
+                seq: Some(seq),
+                kind: BreakKind::Inserted,
+                detail: format!(
+                    "event {seq} ({what}) was not written by the application: its MAC does not \
+                     match (inserted, or altered and re-hashed with the rest of the chain)"
+                ),
+            });
         }
     }
 
     let mut records_checked = BTreeMap::new();
-    let signatures_checked = check_records(db, &walk, &mut records_checked, &mut push)?;
+    let mut push = |seq: Option<i64>, kind: BreakKind, detail: String| {
+        breaks.push(Break { seq, kind, detail });
+    };
+    let chain = Chain { recorded, digest };
+    let signatures_checked = check_records(&snapshot, &chain, &mut records_checked, &mut push)?;
+    drop(snapshot);
 
     breaks.sort_by_key(|b| (b.seq.is_none(), b.seq));
     breaks.truncate(100);
     Ok(VerifyReport {
         intact: breaks.is_empty(),
-        events: walk.count,
+        events: count,
         head_seq: head.as_ref().map(|h| h.seq),
         head_hash: head.as_ref().map(|h| hex::encode(h.hash)),
         macs_checked: verifier.checks_macs(),
@@ -463,50 +555,87 @@ pub(crate) fn verify(db: &Connection, verifier: &AuditVerifier) -> StoreResult<V
     })
 }
 
+/// What the record checks read from the chain.
+struct Chain {
+    recorded: Recorded,
+    digest: RandomState,
+}
+
+impl Chain {
+    fn digest(&self, text: &str) -> u64 {
+        self.digest.hash_one(text)
+    }
+}
+
 /// Builds a record's canonical text from its row.
 type RecordFn = fn(&Row<'_>) -> rusqlite::Result<String>;
 
-/// Compares every row of a table with its recorded event; returns the rows that match.
+/// Compares every row of a table with its recorded event, in id ranges walked in parallel;
+/// returns the rows that match.
 fn compare_table(
     db: &Connection,
-    walk: &Walk<'_>,
+    chain: &Chain,
     kind: &'static str,
-    sql: &str,
+    table: &str,
+    columns: &str,
     record: RecordFn,
     push: &mut impl FnMut(Option<i64>, BreakKind, String),
 ) -> StoreResult<i64> {
-    let mut seen = HashSet::new();
-    let mut statement = db.prepare(sql)?;
-    let mut rows = statement.query([])?;
-    let mut n = 0;
-    while let Some(row) = rows.next()? {
-        // Every record query selects the id first.
-        let id: i64 = row.get(0)?;
-        seen.insert(id);
-        let text = record(row).ok();
-        match walk.recorded.get(&(kind, id)) {
-            None => push(
-                None,
-                BreakKind::RecordUnaudited,
-                format!("{kind} #{id} has no audit event: it was written outside the application"),
-            ),
-            Some(&(seq, digest)) if text.as_deref().map(|t| walk.digest(t)) != Some(digest) => {
-                push(
-                    Some(seq),
-                    BreakKind::RecordChanged,
-                    format!(
-                        "{kind} #{id} differs from what event {seq} recorded (stored: {})",
-                        text.as_deref().unwrap_or("unreadable JSON")
+    let max: i64 = db.query_row(
+        &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )?;
+    // Every record query selects the id first.
+    let sql = format!("SELECT {columns} FROM {table} WHERE id BETWEEN ?1 AND ?2 ORDER BY id");
+    let parts = per_range(db, &ranges(max), |c, lo, hi| {
+        let mut statement = c.prepare(&sql)?;
+        let mut rows = statement.query([lo, hi])?;
+        let (mut n, mut seen, mut problems) = (0i64, Vec::new(), Vec::new());
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            seen.push(id);
+            let text = record(row).ok();
+            match chain.recorded.records.get(&(kind, id)) {
+                None => problems.push(Break {
+                    seq: None,
+                    kind: BreakKind::RecordUnaudited,
+                    detail: format!(
+                        "{kind} #{id} has no audit event: it was written outside the application"
                     ),
-                )
+                }),
+                Some(&(seq, digest))
+                    if text.as_deref().map(|t| chain.digest(t)) != Some(digest) =>
+                {
+                    problems.push(Break {
+                        seq: Some(seq),
+                        kind: BreakKind::RecordChanged,
+                        detail: format!(
+                            "{kind} #{id} differs from what event {seq} recorded (stored: {})",
+                            text.as_deref().unwrap_or("unreadable JSON")
+                        ),
+                    })
+                }
+                Some(_) => n += 1,
             }
-            Some(_) => n += 1,
+        }
+        Ok((n, seen, problems))
+    })?;
+    let mut n = 0;
+    let mut seen = Vec::new();
+    for (ok, ids, problems) in parts {
+        n += ok;
+        seen.extend(ids);
+        for b in problems {
+            push(b.seq, b.kind, b.detail);
         }
     }
-    let mut missing: Vec<(i64, i64)> = walk
+    seen.sort_unstable();
+    let mut missing: Vec<(i64, i64)> = chain
         .recorded
+        .records
         .iter()
-        .filter(|((k, id), _)| *k == kind && !seen.contains(id))
+        .filter(|((k, id), _)| *k == kind && seen.binary_search(id).is_err())
         .map(|((_, id), &(seq, _))| (seq, *id))
         .collect();
     missing.sort_unstable();
@@ -522,36 +651,24 @@ fn compare_table(
 
 fn check_records(
     db: &Connection,
-    walk: &Walk<'_>,
+    chain: &Chain,
     checked: &mut BTreeMap<String, i64>,
     push: &mut impl FnMut(Option<i64>, BreakKind, String),
 ) -> StoreResult<i64> {
-    let annotations = format!("SELECT {ANNOTATION_RECORD_COLUMNS} FROM annotations ORDER BY id");
-    let tables: [(&'static str, &str, RecordFn); 5] = [
-        ("annotation", &annotations, annotation_record),
+    let tables: [(&'static str, &str, &str, RecordFn); 5] = [
         (
-            "adjudication",
-            "SELECT * FROM adjudications ORDER BY id",
-            adjudication_record,
+            "annotation",
+            "annotations",
+            ANNOTATION_RECORD_COLUMNS,
+            annotation_record,
         ),
-        (
-            "signature",
-            "SELECT * FROM signatures ORDER BY id",
-            signature_record,
-        ),
-        (
-            "release",
-            "SELECT * FROM releases ORDER BY id",
-            release_record,
-        ),
-        (
-            "truthing_plan",
-            "SELECT * FROM truthing_plans ORDER BY id",
-            plan_record,
-        ),
+        ("adjudication", "adjudications", "*", adjudication_record),
+        ("signature", "signatures", "*", signature_record),
+        ("release", "releases", "*", release_record),
+        ("truthing_plan", "truthing_plans", "*", plan_record),
     ];
-    for (kind, sql, record) in tables {
-        let n = compare_table(db, walk, kind, sql, record, push)?;
+    for (kind, table, columns, record) in tables {
+        let n = compare_table(db, chain, kind, table, columns, record, push)?;
         checked.insert(kind.into(), n);
     }
 
@@ -561,8 +678,13 @@ fn check_records(
         s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
     let mut n = 0;
-    for id in &stored_runs {
-        match walk.recorded.get(&("consensus_run", *id)) {
+    // Each run's labels and skills are hashed on a connection of its own, in parallel.
+    let one_each: Vec<(i64, i64)> = stored_runs.iter().map(|&id| (id, id)).collect();
+    let texts = per_range(db, &one_each, |c, id, _| {
+        run_record(c, id).map(Some).or(Ok(None))
+    })?;
+    for (id, text) in stored_runs.iter().zip(texts) {
+        match chain.recorded.records.get(&("consensus_run", *id)) {
             None => push(
                 None,
                 BreakKind::RecordUnaudited,
@@ -570,8 +692,8 @@ fn check_records(
                     "consensus run #{id} has no audit event: it was written outside the application"
                 ),
             ),
-            Some(&(seq, digest)) => match run_record(db, *id) {
-                Ok(Some(text)) if walk.digest(&text) == digest => n += 1,
+            Some(&(seq, digest)) => match text.flatten() {
+                Some(text) if chain.digest(&text) == digest => n += 1,
                 _ => push(
                     Some(seq),
                     BreakKind::RecordChanged,
@@ -584,8 +706,9 @@ fn check_records(
         }
     }
     let stored: HashSet<i64> = stored_runs.into_iter().collect();
-    let mut gone: Vec<(i64, i64)> = walk
+    let mut gone: Vec<(i64, i64)> = chain
         .recorded
+        .records
         .iter()
         .filter(|((k, id), _)| *k == "consensus_run" && !stored.contains(id))
         .map(|((_, id), &(seq, _))| (seq, *id))
@@ -610,7 +733,7 @@ fn check_records(
             let key: (i64, i64) = (row.get("project_id")?, row.get("version")?);
             seen.insert(key);
             let text = protocol_record(row).ok();
-            match walk.protocols.get(&key) {
+            match chain.recorded.protocols.get(&key) {
                 None => push(
                     None,
                     BreakKind::RecordUnaudited,
@@ -630,7 +753,7 @@ fn check_records(
                 Some(_) => n += 1,
             }
         }
-        for (key, (seq, _)) in &walk.protocols {
+        for (key, (seq, _)) in &chain.recorded.protocols {
             if !seen.contains(key) {
                 push(
                     Some(*seq),
@@ -648,7 +771,7 @@ fn check_records(
     // Imports: every item belongs to one, and each import's digest still matches.
     let mut n = 0;
     let mut covered = 0i64;
-    for (seq, after) in &walk.imports {
+    for (seq, after) in &chain.recorded.imports {
         #[derive(serde::Deserialize)]
         struct I {
             project_id: i64,
@@ -699,7 +822,11 @@ fn check_records(
         if now.as_deref().map(sha256_hex) == Some(sha) {
             valid += 1;
         } else {
-            let seq = walk.recorded.get(&("signature", id)).map(|&(seq, _)| seq);
+            let seq = chain
+                .recorded
+                .records
+                .get(&("signature", id))
+                .map(|&(seq, _)| seq);
             push(
                 seq,
                 BreakKind::SignatureInvalid,

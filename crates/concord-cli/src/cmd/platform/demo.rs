@@ -165,9 +165,18 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
             cost,
         };
         for reader in &READERS {
+            // The simulated readers' qualifications follow their names.
+            let qualification = match reader.name.split('-').next() {
+                Some("thoracic") => "thoracic radiologist, board certified",
+                Some("radiologist") => "general radiologist, board certified",
+                _ => "radiology resident",
+            };
             core.add_user(
                 &admin,
-                request(reader.name, vec![Role::Annotator], reader.cost),
+                UserRequest {
+                    qualification: Some(qualification.into()),
+                    ..request(reader.name, vec![Role::Annotator], reader.cost)
+                },
             )
             .await?;
         }
