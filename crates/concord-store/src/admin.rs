@@ -9,7 +9,7 @@ use crate::audit::{
 use crate::direct::json_text;
 use crate::model::*;
 use crate::{NewEvent, StoreError, StoreResult};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -23,7 +23,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// See [`crate::Store::create_user`]. Returns the new id.
 pub(crate) fn create_user(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     user: &NewUser,
     actor: Option<i64>,
@@ -81,7 +81,7 @@ pub(crate) fn create_user(
 
 /// See [`crate::Store::create_project`]. Returns the new id.
 pub(crate) fn create_project(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     name: &str,
     settings: &Value,
@@ -122,7 +122,7 @@ pub(crate) fn create_project(
 
 /// See [`crate::Store::add_protocol`]. Returns the new version.
 pub(crate) fn add_protocol(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     project_id: i64,
     protocol: &NewProtocol,
@@ -137,7 +137,7 @@ pub(crate) fn add_protocol(
 }
 
 fn insert_protocol(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     project_id: i64,
     version: i64,
@@ -183,7 +183,7 @@ fn insert_protocol(
 
 /// See [`crate::Store::import_items`].
 pub(crate) fn import_items(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     project_id: i64,
     items: &[NewItem],
@@ -269,7 +269,7 @@ pub(crate) fn import_items(
 
 /// See [`crate::Store::flag`].
 pub(crate) fn flag(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     item_id: i64,
     reason: &str,
@@ -326,7 +326,7 @@ pub(crate) fn adjudication(row: &Row<'_>) -> StoreResult<Adjudication> {
 
 /// See [`crate::Store::adjudicate`].
 pub(crate) fn adjudicate(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     new: &NewAdjudication,
 ) -> StoreResult<Adjudication> {
@@ -432,7 +432,7 @@ fn signature(row: &Row<'_>) -> rusqlite::Result<SignatureRecord> {
 
 /// See [`crate::Store::sign`].
 pub(crate) fn sign(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     new: &NewSignature,
 ) -> StoreResult<SignatureRecord> {
@@ -492,7 +492,7 @@ pub(crate) fn signatures(
 
 /// See [`crate::Store::record_event`].
 pub(crate) fn record_event(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     event: &NewEvent,
 ) -> StoreResult<i64> {
@@ -525,7 +525,7 @@ fn release(row: &Row<'_>) -> rusqlite::Result<Release> {
 
 /// See [`crate::Store::create_release`].
 pub(crate) fn create_release(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     new: &NewRelease,
 ) -> StoreResult<Release> {
@@ -594,7 +594,7 @@ pub(crate) fn releases(db: &rusqlite::Connection, project_id: i64) -> StoreResul
 
 /// Records a departure from the locked truthing plan.
 pub(crate) fn deviation(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     project_id: i64,
     actor: Option<i64>,
@@ -630,7 +630,7 @@ fn plan(row: &Row<'_>) -> StoreResult<TruthingPlan> {
 
 /// See [`crate::Store::lock_plan`].
 pub(crate) fn lock_plan(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     audit: &mut Appender<'_>,
     new: &NewPlan,
 ) -> StoreResult<TruthingPlan> {

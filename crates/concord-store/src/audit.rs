@@ -323,12 +323,19 @@ pub(crate) struct Appender<'k> {
 }
 
 impl<'k> Appender<'k> {
-    pub(crate) fn new(key: Option<&'k AuditKey>) -> Self {
-        Self {
-            key,
-            head: None,
-            dirty: false,
-        }
+    /// An appender that continues a group of writes: the head it left (`None`: read it from
+    /// the database) and whether it appended anything yet.
+    pub(crate) fn resume(
+        key: Option<&'k AuditKey>,
+        head: Option<(i64, [u8; 32])>,
+        dirty: bool,
+    ) -> Self {
+        Self { key, head, dirty }
+    }
+
+    /// The head and whether anything was appended, to carry to the next write of the group.
+    pub(crate) fn state(&self) -> (Option<(i64, [u8; 32])>, bool) {
+        (self.head, self.dirty)
     }
 
     /// Appends one event; `before` and `after` are canonical JSON text. Returns its sequence

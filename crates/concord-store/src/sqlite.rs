@@ -605,7 +605,7 @@ impl Store for SqliteStore {
 
     async fn verify_audit(&self, verifier: &AuditVerifier) -> StoreResult<VerifyReport> {
         self.direct
-            .read(|db| crate::verify::verify(db, verifier))
+            .read_committed(|db| crate::verify::verify(db, verifier))
             .await
     }
 

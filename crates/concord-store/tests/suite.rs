@@ -584,3 +584,38 @@ store_test!(annotations_after_count_and_gold, |store| {
     assert_eq!(store.annotation_count(p.id, ids[1]).await.unwrap(), 2);
     assert_eq!(store.annotation_count(p.id, 0).await.unwrap(), 0);
 });
+
+store_test!(concurrent_writes_commit_together_and_fail_alone, |store| {
+    // Forty writes at once: they share commits, and the eight that repeat a name fail without
+    // taking anyone else's write with them.
+    let mut tasks = Vec::new();
+    for i in 0..40i64 {
+        let store = store.clone();
+        let name = if i % 5 == 4 {
+            format!("u{}", i - 1)
+        } else {
+            format!("u{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_user(user(&name, &[Role::Annotator]), None, i)
+                .await
+        }));
+    }
+    let (mut ok, mut conflicts) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict(_)) => conflicts += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (32, 8));
+    assert_eq!(store.users().await.unwrap().len(), 32);
+    let report = store
+        .verify_audit(&crate::util::key().verifier())
+        .await
+        .unwrap();
+    assert!(report.intact, "{:?}", report.first_break);
+    assert_eq!(report.events, 32, "one event per committed write, gap-free");
+});
