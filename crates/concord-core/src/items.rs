@@ -293,6 +293,11 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! its labels when the reader panel changes (leave one reader out; bootstrap resamples of the
 //! panel, as FDA's CADe guidance suggests for reader variability, after Miller et al. 2004).
 
+use crate::items::sha256_hex;
 use crate::service::{Core, CoreError, CoreResult, require};
 use concord_consensus::truth::{Method, MethodParams};
 use concord_consensus::{AnnotationsBuilder, DuplicatePolicy};
@@ -392,7 +393,7 @@ impl Core {
         let release = self.find_release(project, name).await?;
         let info = self.release_info(&release).await?;
         let mut problems = Vec::new();
-        let actual = sha256_hex(&release.manifest);
+        let actual = sha256_hex(release.manifest.as_bytes());
         if actual != release.manifest_sha256 {
             problems.push(format!(
                 "the manifest hashes to {actual}, not to the stored {}: it was changed",
@@ -472,7 +473,7 @@ impl Core {
             )));
         }
         // A manifest edited behind the application's back is not exported (DM-07).
-        let actual = sha256_hex(&release.manifest);
+        let actual = sha256_hex(release.manifest.as_bytes());
         if actual != release.manifest_sha256 {
             return Err(CoreError::Conflict(format!(
                 "release `{name}` does not verify: its manifest hashes to {actual}, not to the                  stored {} (run `concord release verify`)",
@@ -489,7 +490,7 @@ impl Core {
                 before: None,
                 after: Some(json!({
                     "format": format_name(format),
-                    "sha256": sha256_hex_bytes(&bytes),
+                    "sha256": sha256_hex(&bytes),
                 })),
                 reason: reason.map(String::from),
                 at: self.now(),
@@ -753,18 +754,6 @@ fn format_name(format: ExportFormat) -> &'static str {
         ExportFormat::Csv => "csv",
         ExportFormat::Reads => "reads",
     }
-}
-
-fn sha256_hex(text: &str) -> String {
-    sha256_hex_bytes(text.as_bytes())
-}
-
-fn sha256_hex_bytes(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A CSV field, quoted when it must be (RFC 4180).

@@ -458,14 +458,11 @@ impl Core {
         let protocol = Protocol::parse(protocol_text)
             .map_err(|e| CoreError::Invalid(format!("protocol: {e}")))?;
         let schema = serde_json::to_value(&protocol).expect("protocols serialise");
-        let sha = {
-            use sha2::{Digest, Sha256};
-            let text = serde_json::to_string(&schema).expect("protocols serialise");
-            Sha256::digest(text.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
+        let sha = crate::items::sha256_hex(
+            serde_json::to_string(&schema)
+                .expect("protocols serialise")
+                .as_bytes(),
+        );
         let deviation = self
             .deviation(
                 project.id,

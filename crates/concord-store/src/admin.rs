@@ -399,17 +399,14 @@ pub(crate) fn adjudicate(
         },
     )?;
     if let Some(signature) = &new.signature {
-        sign(
+        sign_as(
             tx,
             audit,
-            &NewSignature {
-                signer_id: new.adjudicator_id,
-                printed_name: signature.printed_name.clone(),
-                meaning: signature.meaning,
-                record_kind: "adjudication".into(),
-                record_id: stored.id,
-                now: new.now,
-            },
+            new.adjudicator_id,
+            signature,
+            "adjudication",
+            stored.id,
+            new.now,
         )?;
     }
     Ok(stored)
@@ -469,6 +466,30 @@ pub(crate) fn sign(
         },
     )?;
     Ok(stored)
+}
+
+/// Signs a record written in the same transaction.
+fn sign_as(
+    tx: &Connection,
+    audit: &mut Appender<'_>,
+    signer_id: i64,
+    how: &SignAs,
+    record_kind: &str,
+    record_id: i64,
+    now: Millis,
+) -> StoreResult<SignatureRecord> {
+    sign(
+        tx,
+        audit,
+        &NewSignature {
+            signer_id,
+            printed_name: how.printed_name.clone(),
+            meaning: how.meaning,
+            record_kind: record_kind.into(),
+            record_id,
+            now,
+        },
+    )
 }
 
 /// See [`crate::Store::signatures`]: each with whether it still binds to its record.
@@ -569,17 +590,14 @@ pub(crate) fn create_release(
             reason: None,
         },
     )?;
-    sign(
+    sign_as(
         tx,
         audit,
-        &NewSignature {
-            signer_id: new.created_by,
-            printed_name: new.signature.printed_name.clone(),
-            meaning: new.signature.meaning,
-            record_kind: "release".into(),
-            record_id: stored.id,
-            now: new.now,
-        },
+        new.created_by,
+        &new.signature,
+        "release",
+        stored.id,
+        new.now,
     )?;
     Ok(stored)
 }
@@ -663,17 +681,14 @@ pub(crate) fn lock_plan(
             reason: None,
         },
     )?;
-    sign(
+    sign_as(
         tx,
         audit,
-        &NewSignature {
-            signer_id: new.created_by,
-            printed_name: new.signature.printed_name.clone(),
-            meaning: new.signature.meaning,
-            record_kind: "truthing_plan".into(),
-            record_id: stored.id,
-            now: new.now,
-        },
+        new.created_by,
+        &new.signature,
+        "truthing_plan",
+        stored.id,
+        new.now,
     )?;
     Ok(stored)
 }
