@@ -1011,14 +1011,21 @@ impl Core {
                 continue;
             }
             let label = json!({ &task_id: row.class });
-            let decision = match state.phase {
-                ItemPhase::Open | ItemPhase::Complete => Some(ctx.settings.overlap.decide(
+            // An item the policy sent to adjudication is decided again: a run whose skills are
+            // better known may now be confident (an item can reach its cap while the early
+            // skill estimates are poor). One a person flagged stays in the queue.
+            let redecide = match state.phase {
+                ItemPhase::Open | ItemPhase::Complete => true,
+                ItemPhase::Adjudication => !state.flagged,
+                _ => false,
+            };
+            let decision = redecide.then(|| {
+                ctx.settings.overlap.decide(
                     state.n_labels as u32,
                     Some((label.clone(), row.confidence)),
                     ctx.settings.accept,
-                )),
-                _ => None,
-            };
+                )
+            });
             let phase = decision.as_ref().map_or(state.phase, |d| d.phase);
             match phase {
                 ItemPhase::Complete => complete += 1,
@@ -1704,10 +1711,16 @@ impl ConsensusInput {
             .iter()
             .map(|a| a.parse().expect("annotator ids are numbers"))
             .collect();
+        let labels: Vec<usize> = data
+            .annotator_offsets()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
         let snapshot = SkillSnapshot::from_fit(
             self.classes.clone(),
             data.classes(),
             &annotator_ids,
+            &labels,
             &fit,
             n,
         );

@@ -11,6 +11,14 @@ const DEFAULT_ACCURACY: f64 = 0.75;
 /// Probability floor, so a label an annotator never gave is unlikely rather than impossible.
 const FLOOR: f64 = 1e-6;
 
+/// Strength, in labels per true class, of the prior each annotator's confusion row is shrunk
+/// towards (the pool's label-weighted average). An annotator with a handful of labels gets
+/// mostly the pool's matrix; one with hundreds, their own. Without it, an early re-fit (a few
+/// labels per annotator) produces extreme matrices, and the posterior after each submission
+/// turns nonsensical: six agreeing labels read as 0.94, five out of seven as 0.46 (measured in
+/// the simulator, `concord-sim`).
+const PRIOR_LABELS: f64 = 10.0;
+
 /// Confusion matrices and class prior at one moment, over the primary task's classes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkillSnapshot {
@@ -41,11 +49,16 @@ impl SkillSnapshot {
     }
 
     /// A snapshot from a fit whose classes are `fit_classes` (a subset of `classes`, the
-    /// protocol's), with `annotator_ids[a]` the store id of the fit's annotator `a`.
+    /// protocol's), with `annotator_ids[a]` the store id of the fit's annotator `a` and
+    /// `labels[a]` the number of labels they gave. Each annotator's matrix is the posterior
+    /// mean under a Dirichlet prior of [`PRIOR_LABELS`] pseudo-labels per true class centred
+    /// on the pool's average matrix (empirical Bayes shrinkage, as in the hierarchical
+    /// Dawid–Skene model of Paun et al., TACL 2018, doi:10.1162/tacl_a_00040).
     pub fn from_fit(
         classes: Vec<String>,
         fit_classes: &[Box<str>],
         annotator_ids: &[i64],
+        labels: &[usize],
         fit: &Fit,
         n_annotations: usize,
     ) -> Self {
@@ -67,8 +80,8 @@ impl SkillSnapshot {
         let kf = fit_classes.len();
         let mut confusion = HashMap::new();
         let summary = fit.skills.summary(&fit.class_prior);
-        for (a, &id) in annotator_ids.iter().enumerate() {
-            let matrix = match &fit.skills {
+        let fitted: Vec<Vec<Vec<f64>>> = (0..annotator_ids.len())
+            .map(|a| match &fit.skills {
                 Skills::Confusion { n_classes, values } => {
                     let mut m = one_coin(k, DEFAULT_ACCURACY);
                     for t in 0..kf {
@@ -80,7 +93,39 @@ impl SkillSnapshot {
                 }
                 // Methods with a scalar skill become one-coin matrices of that accuracy.
                 _ => one_coin(k, summary[a].clamp(1.0 / k as f64, 0.999)),
-            };
+            })
+            .collect();
+        // The pool's matrix: the label-weighted average, in annotator order (deterministic).
+        let mut pool = vec![vec![0.0; k]; k];
+        for (m, &n) in fitted.iter().zip(labels) {
+            for (row, add) in pool.iter_mut().zip(m) {
+                for (x, y) in row.iter_mut().zip(add) {
+                    *x += n as f64 * y;
+                }
+            }
+        }
+        for row in &mut pool {
+            normalise(row);
+        }
+        // The prior: one-coin at the pool's accuracy. A full pooled matrix inherits the label
+        // switching an early fit on few labels is prone to; one number does not.
+        let accuracy: f64 = (0..k).map(|t| prior[t] * pool[t][t]).sum::<f64>();
+        let pool = one_coin(k, accuracy.clamp(1.0 / k as f64, 0.999));
+        for (a, &id) in annotator_ids.iter().enumerate() {
+            let n = labels.get(a).copied().unwrap_or(0) as f64;
+            let matrix: Vec<Vec<f64>> = fitted[a]
+                .iter()
+                .zip(&pool)
+                .enumerate()
+                .map(|(t, (own, prior_row))| {
+                    // Labels this annotator gave on items of true class t, expected.
+                    let n_t = n * prior[t];
+                    own.iter()
+                        .zip(prior_row)
+                        .map(|(x, p)| (n_t * x + PRIOR_LABELS * p) / (n_t + PRIOR_LABELS))
+                        .collect()
+                })
+                .collect();
             let matrix = matrix
                 .into_iter()
                 .map(|mut row| {

@@ -262,6 +262,36 @@ async fn fixed_overlap_gives_every_item_exactly_k_labels() {
         assert_eq!(state.n_labels, 3, "{}", state.external_id);
         assert_eq!(state.n_leased, 0);
     }
+
+    // An item a person sent to adjudication stays there through consensus runs, however
+    // confident they are; the policy's own items are decided again by each run.
+    let flagged = core
+        .store()
+        .item_states(project.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| !s.is_gold)
+        .unwrap();
+    core.flag(&admin, "p", &flagged.external_id, "second look")
+        .await
+        .unwrap();
+    let run = core.consensus(&admin, "p", None).await.unwrap();
+    assert_eq!(run.adjudication, 1, "{run:?}");
+    let state = core
+        .store()
+        .item_states(project.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.item_id == flagged.item_id)
+        .unwrap();
+    assert_eq!(state.phase, concord_store::ItemPhase::Adjudication);
+    assert!(state.flagged);
+    assert_eq!(
+        state.reason.as_deref(),
+        Some("flagged by admin: second look")
+    );
 }
 
 /// A consensus run in a long-lived `Core` reads only the annotations added since its last run;

@@ -289,7 +289,8 @@ pub(crate) fn flag(
         ));
     };
     tx.prepare_cached(
-        "UPDATE item_state SET state = 'adjudication', reason = ?1, updated_at = ?2 WHERE item_id = ?3",
+        "UPDATE item_state SET state = 'adjudication', reason = ?1, updated_at = ?2, flagged = 1 \
+         WHERE item_id = ?3",
     )?
     .execute(params![reason, now, item_id])?;
     audit.append(

@@ -274,9 +274,29 @@ fn annotation(row: &Row<'_>) -> StoreResult<Annotation> {
     })
 }
 
+/// An annotation and its audit record text from a row of
+/// [`crate::audit::ANNOTATION_RECORD_COLUMNS`].
+fn annotation_with_record(row: &Row<'_>) -> StoreResult<(Annotation, String)> {
+    let value = row.get_ref(6)?.as_str().map_err(rusqlite::Error::from)?;
+    Ok((
+        Annotation {
+            id: row.get(0)?,
+            item_id: row.get(1)?,
+            annotator_id: row.get(2)?,
+            assignment_id: row.get(4)?,
+            protocol_version: row.get(5)?,
+            value: parse_json(value, "annotation value")?,
+            time_spent_ms: row.get(7)?,
+            created_at: row.get(8)?,
+            supersedes: row.get(9)?,
+        },
+        annotation_record(row)?,
+    ))
+}
+
 /// The columns [`item_state`] reads, by position.
 const STATE_COLUMNS: &str = "s.item_id, i.external_id, s.is_gold, s.needed, s.n_labels, \
-     s.n_leased, s.state, s.label, s.confidence, s.reason";
+     s.n_leased, s.state, s.label, s.confidence, s.reason, s.flagged";
 
 fn item_state(row: &Row<'_>) -> StoreResult<ItemState> {
     let phase = row.get_ref(6)?.as_str().map_err(rusqlite::Error::from)?;
@@ -298,6 +318,7 @@ fn item_state(row: &Row<'_>) -> StoreResult<ItemState> {
             .transpose()?,
         confidence: row.get(8)?,
         reason: row.get(9)?,
+        flagged: row.get::<_, i64>(10)? != 0,
     })
 }
 
@@ -488,13 +509,15 @@ pub(crate) fn submit(
                 .into(),
         ));
     };
-    let stored = tx
-        .prepare_cached(
+    // The inserted row comes back in the audit record's column order, so the event's text is
+    // built from it without reading the row again.
+    let (stored, record) = tx
+        .prepare_cached(&format!(
             "INSERT INTO annotations (item_id, annotator_id, project_id, assignment_id, protocol_version, \
              value, time_spent_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             RETURNING id, item_id, annotator_id, assignment_id, protocol_version, value, \
-             time_spent_ms, created_at, supersedes",
-        )?
+             RETURNING {}",
+            crate::audit::ANNOTATION_RECORD_COLUMNS
+        ))?
         .query_row(
             params![
                 new.item_id,
@@ -506,14 +529,8 @@ pub(crate) fn submit(
                 new.time_spent_ms,
                 new.now
             ],
-            |r| Ok(annotation(r)),
+            |r| Ok(annotation_with_record(r)),
         )??;
-    let record = tx
-        .prepare_cached(&format!(
-            "SELECT {} FROM annotations WHERE id = ?1",
-            crate::audit::ANNOTATION_RECORD_COLUMNS
-        ))?
-        .query_row(params![stored.id], annotation_record)?;
     audit.append(
         tx,
         Event {

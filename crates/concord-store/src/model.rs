@@ -255,6 +255,9 @@ pub struct ItemState {
     pub confidence: Option<f64>,
     /// Why the item is in adjudication (or other notes).
     pub reason: Option<String>,
+    /// Sent to adjudication by a person (`concord adjudication flag`), not by the overlap
+    /// policy: consensus runs leave it there.
+    pub flagged: bool,
 }
 
 /// What the core decided about an item after a submission.

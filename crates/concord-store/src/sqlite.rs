@@ -143,6 +143,7 @@ fn state_from(row: &SqliteRow) -> StoreResult<ItemState> {
             .transpose()?,
         confidence: row.try_get("confidence")?,
         reason: row.try_get("reason")?,
+        flagged: row.try_get::<i64, _>("flagged")? != 0,
     })
 }
 
@@ -198,7 +199,7 @@ fn adjudication_from(row: &SqliteRow) -> StoreResult<Adjudication> {
 }
 
 const STATE_COLUMNS: &str = "s.item_id, i.external_id, s.is_gold, s.needed, s.n_labels, s.n_leased, \
-     s.state, s.label, s.confidence, s.reason";
+     s.state, s.label, s.confidence, s.reason, s.flagged";
 
 /// Current annotations: those no other annotation supersedes.
 const CURRENT: &str = "NOT EXISTS (SELECT 1 FROM annotations b WHERE b.supersedes = a.id)";

@@ -7,6 +7,7 @@ mod evaluate;
 mod fuse;
 mod overlap;
 mod platform;
+mod simulate;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,7 @@ pub(crate) enum Command {
     Report(platform::report::ReportArgs),
     Provenance(platform::provenance::ProvenanceArgs),
     Demo(platform::demo::DemoArgs),
+    Simulate(simulate::Args),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -97,5 +99,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(args) => platform::report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Provenance(args) => platform::provenance::run(args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => platform::demo::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
