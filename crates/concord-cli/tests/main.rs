@@ -11,6 +11,8 @@
 //! - `release`: releases (signed, frozen, byte-identical exports, the test-set firewall),
 //!   provenance and reader variability.
 //! - `report`: the truthing report in headless Chromium: screenshot, every figure equals the JSON.
+//! - `quality`: `concord simulate` (JSON, sweeps, bad pools), `concord import predictions` and
+//!   `concord edge-cases` (a model's dissent raises items; the import is audited and verified).
 //! - `agreement`: `concord agreement` output, flags and bad input.
 //! - `validate`: `concord validate` on the reference cases (bundled and from files).
 //! - `conformance_copy`: the project's `conformance/` is a byte-identical copy of the shared one.
@@ -23,6 +25,7 @@ mod conformance_copy;
 mod evaluate;
 mod fuse;
 mod platform;
+mod quality;
 mod release;
 mod report;
 mod util;

@@ -27,6 +27,7 @@
 
 pub mod agreement;
 mod data;
+pub mod edge;
 pub mod fusion;
 pub mod truth;
 

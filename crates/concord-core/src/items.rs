@@ -98,11 +98,44 @@ pub enum ImportError {
 /// # Errors
 /// [`ImportError`] naming the file, the line and the problem.
 pub fn read_items(path: &Path) -> Result<Vec<NewItem>, ImportError> {
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let rows = read_records(path)?;
+    if rows.is_empty() {
+        return Err(ImportError::Empty { path: path.into() });
+    }
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut items = Vec::with_capacity(rows.len());
+    for (line, row) in rows {
+        let item = parse_row(&base, line, row).map_err(|reason| ImportError::Line {
+            path: path.into(),
+            line,
+            reason,
+        })?;
+        if let Some(first) = seen.insert(item.external_id.clone(), line) {
+            return Err(ImportError::Line {
+                path: path.into(),
+                line,
+                reason: format!(
+                    "duplicate id `{}` (first on line {first})",
+                    item.external_id
+                ),
+            });
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// The records of a CSV file (by its `.csv` extension; a header row, empty cells left out) or
+/// a JSONL file (one JSON object per line, blank lines skipped), each with its line number.
+///
+/// # Errors
+/// [`ImportError`] naming the file and the line.
+pub(crate) fn read_records(path: &Path) -> Result<Rows, ImportError> {
     let read_error = |source| ImportError::Read {
         path: path.into(),
         source,
     };
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let rows: Rows = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
@@ -147,30 +180,7 @@ pub fn read_items(path: &Path) -> Result<Vec<NewItem>, ImportError> {
         }
         rows
     };
-    if rows.is_empty() {
-        return Err(ImportError::Empty { path: path.into() });
-    }
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut items = Vec::with_capacity(rows.len());
-    for (line, row) in rows {
-        let item = parse_row(&base, line, row).map_err(|reason| ImportError::Line {
-            path: path.into(),
-            line,
-            reason,
-        })?;
-        if let Some(first) = seen.insert(item.external_id.clone(), line) {
-            return Err(ImportError::Line {
-                path: path.into(),
-                line,
-                reason: format!(
-                    "duplicate id `{}` (first on line {first})",
-                    item.external_id
-                ),
-            });
-        }
-        items.push(item);
-    }
-    Ok(items)
+    Ok(rows)
 }
 
 fn kind_name(v: &Value) -> &'static str {
@@ -185,7 +195,7 @@ fn kind_name(v: &Value) -> &'static str {
 }
 
 /// Rows of an import file with their line numbers.
-type Rows = Vec<(u64, Map<String, Value>)>;
+pub(crate) type Rows = Vec<(u64, Map<String, Value>)>;
 
 fn read_csv_rows(path: &Path) -> Result<Rows, ImportError> {
     let line_error = |line: u64, reason: String| ImportError::Line {

@@ -5,6 +5,7 @@
 //! - [`policy`]: project settings, fixed and adaptive overlap, the qualification gate.
 //! - [`skills`]: skill snapshots for the posterior update after each submission.
 //! - [`auth`]: password hashing.
+//! - [`edge`]: the edge-case queue and the model predictions it compares with the consensus.
 //! - [`service`]: [`Core`], every workflow operation with its role check.
 //! - [`plan`]: the truthing plan, locked and signed before reads, and deviations from it.
 //! - [`provenance`]: everything that made one item's label.
@@ -15,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod edge;
 pub mod items;
 pub mod plan;
 pub mod policy;

@@ -134,6 +134,10 @@ pub struct Class {
     /// Example item ids (or short descriptions) illustrating the class.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
+    /// Marks the class that means "no finding" (e.g. `normal`): readers split between it and
+    /// a finding disagree on presence, not on class (the edge-case queue tells them apart).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
 }
 
 /// Why a protocol file was refused.

@@ -255,11 +255,11 @@ impl std::fmt::Debug for Core {
 }
 
 /// A project with its settings and latest protocol, parsed.
-struct Context {
-    project: Project,
-    settings: Settings,
-    protocol: ProtocolVersion,
-    parsed: Protocol,
+pub(crate) struct Context {
+    pub(crate) project: Project,
+    pub(crate) settings: Settings,
+    pub(crate) protocol: ProtocolVersion,
+    pub(crate) parsed: Protocol,
 }
 
 impl Core {
@@ -502,7 +502,7 @@ impl Core {
         Ok(ctx)
     }
 
-    async fn context(&self, project: &str) -> CoreResult<Context> {
+    pub(crate) async fn context(&self, project: &str) -> CoreResult<Context> {
         let project = self.store.project(project).await?;
         let settings: Settings = serde_json::from_value(project.settings.clone()).map_err(|e| {
             CoreError::Store(StoreError::Integrity(format!("project settings: {e}")))

@@ -58,6 +58,11 @@ pub struct Simulation {
     pub seed: u64,
     /// New labels between background skill re-fits.
     pub refit_every: u32,
+    /// Share of items planted as ambiguous: the item carries no signal, and every expert,
+    /// however good, answers any class with equal odds (the edge-case queue should find them;
+    /// a split between two classes only is, with five readers, mostly indistinguishable from
+    /// an ordinary item that two readers got wrong).
+    pub ambiguous: f64,
     /// Keep the project's database here (with its audit key beside it, `PATH.audit-key`)
     /// instead of a temporary file.
     pub db: Option<PathBuf>,
@@ -75,6 +80,7 @@ impl Simulation {
             method: method.into(),
             seed: 0,
             refit_every: 100,
+            ambiguous: 0.0,
             db: None,
         }
     }
@@ -105,6 +111,12 @@ impl Simulation {
             if (sum - 1.0).abs() > 1e-6 {
                 return bad(format!("--prevalence sums to {sum}, not 1"));
             }
+        }
+        if !(0.0..=1.0).contains(&self.ambiguous) {
+            return bad(format!(
+                "--ambiguous must be in [0, 1], got {}",
+                self.ambiguous
+            ));
         }
         if self.refit_every == 0 {
             return bad("--refit-every must be at least 1".into());
@@ -145,6 +157,8 @@ pub struct SimReport {
     pub consensus_runs: usize,
     /// The seed.
     pub seed: u64,
+    /// The items planted as ambiguous.
+    pub planted: Vec<String>,
 }
 
 /// A clock that moves one second per reading, from 2026-01-01T00:00:00Z: the same run gives the
@@ -241,6 +255,9 @@ pub async fn simulate(
     let truth: Vec<usize> = (0..sim.items)
         .map(|_| draw(&mut rng, &prevalence))
         .collect();
+    let ambiguous: Vec<bool> = (0..sim.items)
+        .map(|_| rng.random::<f64>() < sim.ambiguous)
+        .collect();
     let items_path = dir.path().join("items.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&items_path)?);
@@ -302,10 +319,12 @@ pub async fn simulate(
                         .strip_prefix("item-")
                         .and_then(|n| n.parse().ok())
                         .expect("the simulator's own item ids");
-                    let answer = draw(
-                        &mut stream(sim.seed, a as u64, item as u64),
-                        &matrix[truth[item]],
-                    );
+                    let mut answers = stream(sim.seed, a as u64, item as u64);
+                    let answer = if ambiguous[item] {
+                        answers.random_range(0..k)
+                    } else {
+                        draw(&mut answers, &matrix[truth[item]])
+                    };
                     core.submit(PROJECT, user, &task.item, &class_ids[answer], None)
                         .await?;
                     // Re-fits run in the background; waiting for each makes the run the same
@@ -375,5 +394,9 @@ pub async fn simulate(
             .collect(),
         consensus_runs: runs,
         seed: sim.seed,
+        planted: (0..sim.items)
+            .filter(|&i| ambiguous[i])
+            .map(|i| format!("item-{i:06}"))
+            .collect(),
     })
 }

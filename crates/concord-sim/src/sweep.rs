@@ -72,6 +72,8 @@ pub fn to_svg(reports: &[SimReport], title: &str) -> String {
     let ys: Vec<f64> = reports.iter().map(|r| r.accuracy).collect();
     let (x0, x1) = bounds(&xs, 0.0);
     let (y0, y1) = bounds(&ys, 0.005);
+    // Accuracy ends at 1.
+    let y1 = y1.min(1.0);
     let px = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - right);
     let py = |y: f64| h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom);
     let mut svg = String::new();

@@ -99,3 +99,58 @@ async fn out_of_range_parameters_are_named() {
     let e = simulate(&s, |_| {}).await.unwrap_err().to_string();
     assert!(e.contains("--classes"), "{e}");
 }
+
+/// Items planted as genuinely ambiguous (every expert, however good, splits between two
+/// classes) come out on top of the edge-case queue: at least 80 % of them among the first as
+/// many items as were planted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_case_queue_finds_planted_ambiguous_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sim.db");
+    // Ten skilled readers (0.80–0.95), seven reads per item: with fewer reads, or weaker
+    // readers, many ambiguous items look like clear ones one reader got wrong (measured: five
+    // reads from the 0.6–0.95 pool put 0.44 of them on top at best).
+    let mut s = Simulation::new(
+        Pool::uniform(10, 0.8, 0.95),
+        1000,
+        4,
+        "fixed:7".parse::<Overlap>().unwrap(),
+        "ds",
+    );
+    s.seed = 3;
+    s.ambiguous = 0.05;
+    s.db = Some(db.clone());
+    let report = run(s).await;
+    let planted: std::collections::HashSet<String> = report.planted.iter().cloned().collect();
+    assert!(planted.len() >= 30, "{} planted", planted.len());
+
+    let key = concord_store::AuditKey::load(&dir.path().join("sim.db.audit-key")).unwrap();
+    let store = concord_store::SqliteStore::open(&db, key).await.unwrap();
+    let core = concord_core::Core::new(std::sync::Arc::new(store));
+    let admin = core.user("admin").await.unwrap();
+    let queue = core
+        .edge_cases(&admin, "simulated", Some(planted.len()))
+        .await
+        .unwrap();
+    let found = queue.iter().filter(|c| planted.contains(&c.item)).count();
+
+    let recall = found as f64 / planted.len() as f64;
+    eprintln!(
+        "edge-case queue: {found} of {} planted items in the top {}",
+        planted.len(),
+        queue.len()
+    );
+    assert!(recall >= 0.8, "recovered {recall:.2} of the planted items");
+    // Readers scattering over the classes show a class disagreement.
+    let top = &queue[0];
+    assert_eq!(top.kind.as_deref(), Some("class"), "{top:?}");
+    assert!(top.disagreement > 0.2 && top.reads >= 2, "{top:?}");
+    // Annotators may not see the queue.
+    let annotator = core.user("a01").await.unwrap();
+    assert!(annotator.roles == vec![concord_store::Role::Annotator]);
+    assert!(
+        core.edge_cases(&annotator, "simulated", None)
+            .await
+            .is_err()
+    );
+}

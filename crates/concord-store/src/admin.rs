@@ -3,8 +3,9 @@
 //! every write of the SQLite store appends its audit events through one [`Appender`].
 
 use crate::audit::{
-    Appender, Event, adjudication_record, canonical, import_record, plan_record, protocol_record,
-    release_record, sha256_hex, signable_record, signature_record,
+    Appender, Event, adjudication_record, canonical, import_record, plan_record,
+    predictions_record, protocol_record, release_record, sha256_hex, signable_record,
+    signature_record,
 };
 use crate::direct::json_text;
 use crate::model::*;
@@ -265,6 +266,91 @@ pub(crate) fn import_items(
         )?;
     }
     Ok(items.len())
+}
+
+/// See [`crate::Store::import_predictions`].
+pub(crate) fn import_predictions(
+    tx: &Connection,
+    audit: &mut Appender<'_>,
+    project_id: i64,
+    model: &str,
+    rows: &[NewPrediction],
+    actor: Option<i64>,
+    now: Millis,
+) -> StoreResult<usize> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO predictions (project_id, item_id, model, value, confidence, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    )?;
+    let mut range: Option<(i64, i64)> = None;
+    for row in rows {
+        let id: i64 = insert
+            .query_row(
+                params![
+                    project_id,
+                    row.item_id,
+                    model,
+                    json_text(&row.value),
+                    row.confidence,
+                    now
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!(
+                        "model `{model}` already has a prediction for item #{} (name a new \
+                         model version to import again)",
+                        row.item_id
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+        range = Some(range.map_or((id, id), |(first, _)| (first, id)));
+    }
+    if let Some((first, last)) = range {
+        if last - first + 1 != rows.len() as i64 {
+            return Err(StoreError::Integrity(
+                "imported prediction ids are not consecutive".into(),
+            ));
+        }
+        audit.append(
+            tx,
+            Event {
+                at: now,
+                actor,
+                action: "predictions.import",
+                entity: format!("project:{project_id}"),
+                before: None,
+                after: Some(predictions_record(tx, project_id, first, last)?),
+                reason: None,
+            },
+        )?;
+    }
+    Ok(rows.len())
+}
+
+/// See [`crate::Store::predictions`].
+pub(crate) fn predictions(db: &Connection, project_id: i64) -> StoreResult<Vec<Prediction>> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, item_id, model, value, confidence, created_at FROM predictions \
+         WHERE project_id = ?1 ORDER BY id",
+    )?;
+    let mut rows = statement.query(params![project_id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let value: String = r.get(3)?;
+        out.push(Prediction {
+            id: r.get(0)?,
+            item_id: r.get(1)?,
+            model: r.get(2)?,
+            value: crate::direct::parse_json(&value, "prediction value")?,
+            confidence: r.get(4)?,
+            created_at: r.get(5)?,
+        });
+    }
+    Ok(out)
 }
 
 /// See [`crate::Store::flag`].

@@ -718,6 +718,34 @@ pub(crate) fn import_record(
     }))
 }
 
+/// A predictions import's canonical text: its model, id range and a digest of its rows.
+pub(crate) fn predictions_record(
+    db: &Connection,
+    project_id: i64,
+    first_id: i64,
+    last_id: i64,
+) -> StoreResult<String> {
+    #[derive(Serialize)]
+    struct R {
+        first_id: i64,
+        last_id: i64,
+        predictions_sha256: String,
+        project_id: i64,
+    }
+    let predictions_sha256 = digest_columns(
+        db,
+        "SELECT id, project_id, item_id, model, value, confidence, created_at FROM predictions \
+         WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        (first_id, last_id),
+    )?;
+    Ok(canonical(&R {
+        first_id,
+        last_id,
+        predictions_sha256,
+        project_id,
+    }))
+}
+
 /// Hex SHA-256 over every column of every row of `sql`, in order, each value tagged with its
 /// type: null `0x00`; integer `0x01` and 8 bytes big-endian; real `0x02` and the 8 bytes of its
 /// IEEE 754 bits, big-endian; text `0x03` and blob `0x04`, each followed by its length (8 bytes

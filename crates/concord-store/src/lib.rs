@@ -119,6 +119,18 @@ pub trait Store: Send + Sync {
         actor: Option<i64>,
         now: Millis,
     ) -> StoreResult<usize>;
+    /// Imports a model's predictions (non-voting), all or nothing, with one audit event.
+    /// [`StoreError::Conflict`] when the model already has a prediction for one of the items.
+    async fn import_predictions(
+        &self,
+        project_id: i64,
+        model: &str,
+        rows: Vec<NewPrediction>,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<usize>;
+    /// Every model prediction of a project, in import order.
+    async fn predictions(&self, project_id: i64) -> StoreResult<Vec<Prediction>>;
     /// The item with this external id.
     async fn item(&self, project_id: i64, external_id: &str) -> StoreResult<Item>;
     /// The item with this id.
@@ -190,6 +202,8 @@ pub trait Store: Send + Sync {
     async fn latest_run(&self, project_id: i64) -> StoreResult<Option<ConsensusRun>>;
     /// The skills of a run.
     async fn run_skills(&self, run_id: i64) -> StoreResult<Vec<Skill>>;
+    /// Every label of a run, by item id.
+    async fn run_labels(&self, run_id: i64) -> StoreResult<Vec<ConsensusLabel>>;
     /// One item's consensus in a run, if the run labelled it.
     async fn consensus_label(
         &self,

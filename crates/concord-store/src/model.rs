@@ -260,6 +260,34 @@ pub struct ItemState {
     pub flagged: bool,
 }
 
+/// A model prediction to import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPrediction {
+    /// The item.
+    pub item_id: i64,
+    /// The predicted value, in the primary task's stored form (a class id).
+    pub value: Value,
+    /// The model's probability of that value, if it gives one.
+    pub confidence: Option<f64>,
+}
+
+/// A stored model prediction: a non-voting source, compared with the consensus.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    /// Row id.
+    pub id: i64,
+    /// The item.
+    pub item_id: i64,
+    /// Model name (with its version).
+    pub model: String,
+    /// The predicted value.
+    pub value: Value,
+    /// The model's probability of that value.
+    pub confidence: Option<f64>,
+    /// When it was imported.
+    pub created_at: Millis,
+}
+
 /// What the core decided about an item after a submission.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemDecision {

@@ -331,6 +331,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn import_predictions(
+        &self,
+        project_id: i64,
+        model: &str,
+        rows: Vec<NewPrediction>,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<usize> {
+        self.direct
+            .write(|tx, audit| {
+                crate::admin::import_predictions(tx, audit, project_id, model, &rows, actor, now)
+            })
+            .await
+    }
+
+    async fn predictions(&self, project_id: i64) -> StoreResult<Vec<Prediction>> {
+        self.direct
+            .read(|db| crate::admin::predictions(db, project_id))
+            .await
+    }
+
     async fn item(&self, project_id: i64, external_id: &str) -> StoreResult<Item> {
         self.direct
             .read(|db| crate::direct::item_by_external_id(db, project_id, external_id))
@@ -521,6 +542,32 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn run_labels(&self, run_id: i64) -> StoreResult<Vec<ConsensusLabel>> {
+        self.direct
+            .read(|db| {
+                let mut statement = db.prepare_cached(
+                    "SELECT item_id, label, confidence, posterior, status FROM consensus_labels \
+                     WHERE run_id = ?1 ORDER BY item_id",
+                )?;
+                let mut rows = statement.query([run_id])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let label: String = r.get(1)?;
+                    let posterior: String = r.get(3)?;
+                    out.push(ConsensusLabel {
+                        run_id,
+                        item_id: r.get(0)?,
+                        label: parse_json(&label, "consensus label")?,
+                        confidence: r.get(2)?,
+                        posterior: parse_json(&posterior, "posterior")?,
+                        status: r.get(4)?,
+                    });
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn consensus_label(

@@ -11,8 +11,8 @@ use crate::StoreResult;
 use crate::audit::{
     ANNOTATION_RECORD_COLUMNS, AuditVerifier, EventFields, GENESIS, adjudication_record,
     annotation_record, event_hash, event_mac, head_message, import_record, plan_record,
-    protocol_record, read_head, release_record, run_record, sha256_hex, signable_record,
-    signature_record,
+    predictions_record, protocol_record, read_head, release_record, run_record, sha256_hex,
+    signable_record, signature_record,
 };
 use ed25519_dalek::{Signature, Verifier};
 use rayon::prelude::*;
@@ -178,8 +178,9 @@ struct Recorded {
     /// not maps: a million events push in order at the cost of a copy, and [`Recorded::finish`]
     /// sorts them once by id (nearly sorted already) for binary search.
     records: [Vec<(i64, i64, u64)>; RECORD_KINDS.len()],
-    /// Imports and protocol versions: few, kept whole.
+    /// Imports (items, predictions) and protocol versions: few, kept whole.
     imports: Vec<(i64, String)>,
+    prediction_imports: Vec<(i64, String)>,
     protocols: HashMap<(i64, i64), (i64, String)>,
 }
 
@@ -192,6 +193,11 @@ impl Recorded {
             "items.import" => {
                 if let Some(after) = e.after {
                     self.imports.push((e.seq, after.to_string()));
+                }
+            }
+            "predictions.import" => {
+                if let Some(after) = e.after {
+                    self.prediction_imports.push((e.seq, after.to_string()));
                 }
             }
             "protocol.create" => {
@@ -212,6 +218,7 @@ impl Recorded {
             mine.extend(theirs);
         }
         self.imports.extend(other.imports);
+        self.prediction_imports.extend(other.prediction_imports);
         self.protocols.extend(other.protocols);
     }
 
@@ -858,6 +865,46 @@ fn check_records(
         );
     }
     checked.insert("import".into(), n);
+
+    // Prediction imports, the same way.
+    let mut n = 0;
+    let mut covered = 0i64;
+    for (seq, after) in &chain.recorded.prediction_imports {
+        #[derive(serde::Deserialize)]
+        struct P {
+            project_id: i64,
+            first_id: i64,
+            last_id: i64,
+        }
+        let Ok(p) = serde_json::from_str::<P>(after) else {
+            continue;
+        };
+        covered += p.last_id - p.first_id + 1;
+        if predictions_record(db, p.project_id, p.first_id, p.last_id)? == *after {
+            n += 1;
+        } else {
+            push(
+                Some(*seq),
+                BreakKind::RecordChanged,
+                format!(
+                    "predictions #{}..#{} differ from what their import (event {seq}) recorded",
+                    p.first_id, p.last_id
+                ),
+            );
+        }
+    }
+    let stored: i64 = db.query_row("SELECT COUNT(*) FROM predictions", [], |r| r.get(0))?;
+    if stored > covered {
+        push(
+            None,
+            BreakKind::RecordUnaudited,
+            format!(
+                "{} prediction(s) belong to no audited import: written outside the application",
+                stored - covered
+            ),
+        );
+    }
+    checked.insert("predictions_import".into(), n);
 
     // Signatures: each still binds to its record's content.
     let signatures: Vec<(i64, String, i64, String)> = {

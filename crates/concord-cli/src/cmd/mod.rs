@@ -63,6 +63,7 @@ pub(crate) enum Command {
     Provenance(platform::provenance::ProvenanceArgs),
     Demo(platform::demo::DemoArgs),
     Simulate(simulate::Args),
+    EdgeCases(platform::edge::EdgeArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -100,5 +101,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Provenance(args) => platform::provenance::run(args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => platform::demo::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(args),
+        Command::EdgeCases(args) => platform::edge::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

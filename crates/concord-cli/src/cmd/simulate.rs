@@ -63,6 +63,10 @@ pub(crate) struct Args {
     /// New labels between the engine's skill re-fits.
     #[arg(long, value_name = "N", default_value_t = 100)]
     refit_every: u32,
+    /// Share of items planted as genuinely ambiguous (every expert splits between the true
+    /// class and the next one), to see where they end up (`concord edge-cases` on --keep-db).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    ambiguous: f64,
     /// Keep the simulated project's database at PATH (with PATH.audit-key) to inspect it with
     /// the other commands; refused if PATH exists.
     #[arg(long, value_name = "PATH")]
@@ -120,6 +124,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             method: point.method.clone(),
             seed: args.seed,
             refit_every: args.refit_every,
+            ambiguous: args.ambiguous,
             db: args.keep_db.clone(),
         };
         let report = block_on(async {

@@ -9,6 +9,7 @@
 pub(crate) mod adjudication;
 pub(crate) mod audit;
 pub(crate) mod demo;
+pub(crate) mod edge;
 pub(crate) mod export;
 pub(crate) mod init;
 pub(crate) mod items;

@@ -1,0 +1,283 @@
+//! `concord simulate`, `concord import predictions` and `concord edge-cases` through the binary.
+
+use crate::util::{concord, write};
+
+const POOL: &str = "[[annotator]]\nname = \"r1\"\naccuracy = 0.9\n\n[[annotator]]\nname = \"r2\"\n\
+    accuracy = 0.85\n\n[[annotator]]\nname = \"r3\"\naccuracy = 0.8\ncost = 3\n\n[[annotator]]\n\
+    name = \"r4\"\naccuracy = 0.95\ncost = 8\n";
+
+#[test]
+fn simulate_reports_json_and_sweeps_to_csv_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "pool.toml", POOL);
+    let args = [
+        "simulate",
+        "--pool",
+        "pool.toml",
+        "--items",
+        "60",
+        "--classes",
+        "3",
+        "--policy",
+        "fixed:3",
+        "--method",
+        "mv",
+        "--seed",
+        "4",
+        "--json",
+    ];
+    let run = concord(dir.path(), &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    for key in [
+        "accuracy",
+        "labels_per_item",
+        "cost_per_item",
+        "adjudication_rate",
+    ] {
+        assert!(report[key].is_number(), "{key} missing: {report}");
+    }
+    assert_eq!(report["labels_per_item"], 3.0);
+    let cost = report["cost_per_item"].as_f64().unwrap();
+    assert!(cost > 3.0 && cost < 24.0, "costs 1, 1, 3, 8: {cost}");
+    // The same seed gives the same report, byte for byte.
+    assert_eq!(concord(dir.path(), &args).stdout, run.stdout);
+
+    let run = concord(
+        dir.path(),
+        &[
+            "simulate",
+            "--pool",
+            "pool.toml",
+            "--items",
+            "60",
+            "--classes",
+            "3",
+            "--policy",
+            "fixed:3",
+            "--sweep",
+            "fixed:2/mv,fixed:3/mv,adaptive:2..4@0.9/ds",
+            "--plot",
+            "curve.svg",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    assert!(lines[0].starts_with("policy,method,accuracy,labels_per_item,cost_per_item"));
+    assert!(lines[3].starts_with("adaptive:2..4@0.9,ds,"));
+    let svg = std::fs::read_to_string(dir.path().join("curve.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.matches("<circle").count() == 3);
+
+    // Bad pools and parameters are named.
+    write(
+        dir.path(),
+        "bad.toml",
+        "[[annotator]]\nname = \"x\"\naccuracy = 2\n",
+    );
+    let run = concord(
+        dir.path(),
+        &[
+            "simulate",
+            "--pool",
+            "bad.toml",
+            "--items",
+            "5",
+            "--classes",
+            "2",
+            "--policy",
+            "fixed:1",
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("bad.toml")
+            && run.stderr.contains("`x`")
+            && run.stderr.contains("accuracy"),
+        "{}",
+        run.stderr
+    );
+    let run = concord(
+        dir.path(),
+        &[
+            "simulate",
+            "--pool",
+            "pool.toml",
+            "--items",
+            "5",
+            "--classes",
+            "3",
+            "--policy",
+            "many",
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("fixed:K"), "{}", run.stderr);
+}
+
+#[test]
+fn predictions_raise_model_conflicts_in_the_edge_case_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "pool.toml", POOL);
+    let run = concord(
+        dir.path(),
+        &[
+            "simulate",
+            "--pool",
+            "pool.toml",
+            "--items",
+            "40",
+            "--classes",
+            "3",
+            "--policy",
+            "fixed:3",
+            "--method",
+            "ds",
+            "--seed",
+            "2",
+            "--keep-db",
+            "p.db",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let db = ["--db", "p.db"];
+    let edge = |extra: &[&str]| {
+        let mut args = vec!["edge-cases", "simulated"];
+        args.extend(db);
+        args.extend(extra);
+        concord(dir.path(), &args)
+    };
+    let before = edge(&["--json"]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    let before: Vec<serde_json::Value> = serde_json::from_str(&before.stdout).unwrap();
+    assert_eq!(before.len(), 40);
+    assert!(before.iter().all(|c| c["model"].is_null()));
+
+    // A model that contradicts the consensus, confidently, on the five calmest items.
+    let calm: Vec<(String, String)> = before
+        .iter()
+        .rev()
+        .take(5)
+        .map(|c| {
+            (
+                c["item"].as_str().unwrap().to_string(),
+                c["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut csv = String::from("item,label,confidence\n");
+    for (item, label) in &calm {
+        let other = if label == "c1" { "c2" } else { "c1" };
+        csv.push_str(&format!("{item},{other},0.99\n"));
+    }
+    write(dir.path(), "pred.csv", &csv);
+    let run = concord(
+        dir.path(),
+        &[
+            "import",
+            "predictions",
+            "simulated",
+            "pred.csv",
+            "--model",
+            "net-1",
+            "--db",
+            "p.db",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let after = edge(&["--json", "--top", "10"]);
+    let after: Vec<serde_json::Value> = serde_json::from_str(&after.stdout).unwrap();
+    assert_eq!(after.len(), 10);
+    for (item, _) in &calm {
+        let case = after
+            .iter()
+            .find(|c| c["item"] == item.as_str())
+            .unwrap_or_else(|| panic!("{item} should now be in the top 10: {after:?}"));
+        assert_eq!(case["model"], 0.99);
+    }
+    // The queue as a CSV set.
+    let run = edge(&["--top", "3", "-o", "set.csv"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let set = std::fs::read_to_string(dir.path().join("set.csv")).unwrap();
+    assert_eq!(set.lines().count(), 4);
+    assert!(set.starts_with("rank,item,score,disagreement,entropy,model,rarity,label"));
+
+    // Bad prediction files are refused with file and line, and nothing is stored.
+    write(
+        dir.path(),
+        "bad.csv",
+        "item,label\nitem-000001,c1\nnope,c1\n",
+    );
+    let run = concord(
+        dir.path(),
+        &[
+            "import",
+            "predictions",
+            "simulated",
+            "bad.csv",
+            "--model",
+            "net-2",
+            "--db",
+            "p.db",
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("bad.csv:3") && run.stderr.contains("nope"),
+        "{}",
+        run.stderr
+    );
+    write(dir.path(), "bad.csv", "item,label\nitem-000001,c9\n");
+    let run = concord(
+        dir.path(),
+        &[
+            "import",
+            "predictions",
+            "simulated",
+            "bad.csv",
+            "--model",
+            "net-2",
+            "--db",
+            "p.db",
+        ],
+    );
+    assert!(
+        run.stderr.contains("bad.csv:2") && run.stderr.contains("c9"),
+        "{}",
+        run.stderr
+    );
+    let run = concord(
+        dir.path(),
+        &[
+            "import",
+            "predictions",
+            "simulated",
+            "pred.csv",
+            "--model",
+            "net-1",
+            "--db",
+            "p.db",
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("already has a prediction"),
+        "{}",
+        run.stderr
+    );
+
+    // The import is in the audit trail and verified; an edited prediction is caught.
+    let run = concord(dir.path(), &["audit", "verify", "--db", "p.db", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["records_checked"]["predictions_import"], 1);
+    let conn = rusqlite::Connection::open(dir.path().join("p.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER predictions_no_update; UPDATE predictions SET confidence = 0.5 WHERE id = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let run = concord(dir.path(), &["audit", "verify", "--db", "p.db"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("predictions #1..#5"), "{}", run.stdout);
+}
