@@ -281,3 +281,73 @@ fn predictions_raise_model_conflicts_in_the_edge_case_queue() {
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("predictions #1..#5"), "{}", run.stdout);
 }
+
+#[test]
+fn annotators_shows_gold_and_consensus_accuracy_and_flags_a_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pool.toml",
+        format!("{POOL}\n[[annotator]]\nname = \"leaky\"\naccuracy = 0.6\nmemorised_gold = true\n"),
+    );
+    let run = concord(
+        dir.path(),
+        &[
+            "simulate",
+            "--pool",
+            "pool.toml",
+            "--items",
+            "300",
+            "--classes",
+            "3",
+            "--policy",
+            "fixed:3",
+            "--gold-items",
+            "40",
+            "--gold-rate",
+            "0.2",
+            "--seed",
+            "1",
+            "--keep-db",
+            "q.db",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = concord(dir.path(), &["annotators", "simulated", "--db", "q.db"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let flagged: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.ends_with("LEAK?"))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{}", run.stdout);
+    assert!(flagged[0].starts_with("leaky "), "{}", run.stdout);
+
+    let run = concord(
+        dir.path(),
+        &[
+            "annotators",
+            "simulated",
+            "--db",
+            "q.db",
+            "--json",
+            "--window",
+            "50",
+        ],
+    );
+    let report: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report.len(), 5);
+    let r1 = report.iter().find(|r| r["annotator"] == "r1").unwrap();
+    assert!(r1["gold"]["low"].as_f64().unwrap() < r1["gold"]["mean"].as_f64().unwrap());
+    assert_eq!(r1["per_class"].as_array().unwrap().len(), 3);
+    assert!(r1["trend"].as_array().unwrap().len() >= 4, "{r1}");
+
+    // An annotator sees their own line only.
+    let run = concord(
+        dir.path(),
+        &["annotators", "simulated", "--db", "q.db", "--as", "r2"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    assert!(run.stdout.lines().nth(1).unwrap().starts_with("r2 "));
+}

@@ -29,6 +29,7 @@ pub mod agreement;
 mod data;
 pub mod edge;
 pub mod fusion;
+pub mod quality;
 pub mod truth;
 
 pub use data::{

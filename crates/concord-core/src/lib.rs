@@ -9,6 +9,8 @@
 //! - [`service`]: [`Core`], every workflow operation with its role check.
 //! - [`plan`]: the truthing plan, locked and signed before reads, and deviations from it.
 //! - [`provenance`]: everything that made one item's label.
+//! - [`quality`]: annotator quality: gold accuracy and consensus agreement with credible
+//!   intervals, per-class skill, trend, leaked gold.
 //! - [`release`]: frozen, signed releases, their exports, the test-set firewall and reader
 //!   variability.
 //! - [`report`]: the truthing report of a release, as JSON and as an HTML page.
@@ -22,6 +24,7 @@ pub mod plan;
 pub mod policy;
 pub mod protocol;
 pub mod provenance;
+pub mod quality;
 pub mod release;
 pub mod report;
 pub mod service;

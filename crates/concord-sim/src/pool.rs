@@ -8,6 +8,7 @@
 //! accuracy = 0.8          # symmetric errors: a wrong answer is any other class, uniformly
 //! cost = 1                # per label (default 1)
 //! availability = 0.5      # share of turns the expert is at work (default 1)
+//! memorised_gold = false  # knows the gold answers (a leak, for testing leak detection)
 //!
 //! [[annotator]]
 //! name = "radiologist-1"
@@ -69,6 +70,10 @@ pub struct SimAnnotator {
     /// Share of turns the expert is at work, in (0, 1].
     #[serde(default = "one")]
     pub availability: f64,
+    /// The expert has memorised the gold answers (a leak): gold items right, every other item
+    /// at their real skill. Leak detection should flag them.
+    #[serde(default)]
+    pub memorised_gold: bool,
 }
 
 fn one() -> f64 {
@@ -84,6 +89,7 @@ impl SimAnnotator {
             confusion: None,
             cost: 1.0,
             availability: 1.0,
+            memorised_gold: false,
         }
     }
 

@@ -58,6 +58,10 @@ pub struct Simulation {
     pub seed: u64,
     /// New labels between background skill re-fits.
     pub refit_every: u32,
+    /// Gold items (known answers) added to the project, drawn like the others.
+    pub gold_items: usize,
+    /// Share of each expert's assignments that are gold (the project's gold rate).
+    pub gold_rate: f64,
     /// Share of items planted as ambiguous: the item carries no signal, and every expert,
     /// however good, answers any class with equal odds (the edge-case queue should find them;
     /// a split between two classes only is, with five readers, mostly indistinguishable from
@@ -81,6 +85,8 @@ impl Simulation {
             seed: 0,
             refit_every: 100,
             ambiguous: 0.0,
+            gold_items: 0,
+            gold_rate: 0.0,
             db: None,
         }
     }
@@ -111,6 +117,15 @@ impl Simulation {
             if (sum - 1.0).abs() > 1e-6 {
                 return bad(format!("--prevalence sums to {sum}, not 1"));
             }
+        }
+        if !(0.0..=1.0).contains(&self.gold_rate) {
+            return bad(format!(
+                "--gold-rate must be in [0, 1], got {}",
+                self.gold_rate
+            ));
+        }
+        if self.gold_rate > 0.0 && self.gold_items == 0 {
+            return bad("--gold-rate needs --gold-items".into());
         }
         if !(0.0..=1.0).contains(&self.ambiguous) {
             return bad(format!(
@@ -241,6 +256,7 @@ pub async fn simulate(
         method: sim.method.clone(),
         refit_every: sim.refit_every,
         seed: sim.seed,
+        gold_rate: sim.gold_rate,
         ..Settings::default()
     };
     core.create_project(&admin, PROJECT, &protocol, settings)
@@ -258,6 +274,9 @@ pub async fn simulate(
     let ambiguous: Vec<bool> = (0..sim.items)
         .map(|_| rng.random::<f64>() < sim.ambiguous)
         .collect();
+    let gold_truth: Vec<usize> = (0..sim.gold_items)
+        .map(|_| draw(&mut rng, &prevalence))
+        .collect();
     let items_path = dir.path().join("items.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&items_path)?);
@@ -265,6 +284,14 @@ pub async fn simulate(
             writeln!(
                 f,
                 "{{\"id\": \"item-{i:06}\", \"text\": \"simulated item {i}\"}}"
+            )?;
+        }
+        for (g, &class) in gold_truth.iter().enumerate() {
+            writeln!(
+                f,
+                "{{\"id\": \"gold-{g:06}\", \"text\": \"simulated gold item {g}\", \
+                 \"gold\": \"{}\"}}",
+                class_ids[class]
             )?;
         }
         f.flush()?;
@@ -285,7 +312,7 @@ pub async fn simulate(
                 },
             )
             .await?;
-        experts.push((user, a.matrix(k), a.cost, a.availability));
+        experts.push((user, a.matrix(k), a.cost, a.availability, a.memorised_gold));
     }
 
     let mut given = vec![0usize; experts.len()];
@@ -304,7 +331,7 @@ pub async fn simulate(
             order.shuffle(&mut stream(sim.seed ^ 0x5A5A, turn, 0));
             for everyone in [false, true] {
                 for &a in &order {
-                    let (user, matrix, price, availability) = &experts[a];
+                    let (user, matrix, price, availability, memorised) = &experts[a];
                     if !everyone
                         && stream(sim.seed ^ 0xA5A5, turn, a as u64).random::<f64>()
                             >= *availability
@@ -314,16 +341,25 @@ pub async fn simulate(
                     let Some(task) = core.next(PROJECT, user).await? else {
                         continue;
                     };
-                    let item: usize = task
-                        .item
-                        .strip_prefix("item-")
-                        .and_then(|n| n.parse().ok())
-                        .expect("the simulator's own item ids");
-                    let mut answers = stream(sim.seed, a as u64, item as u64);
-                    let answer = if ambiguous[item] {
-                        answers.random_range(0..k)
-                    } else {
-                        draw(&mut answers, &matrix[truth[item]])
+                    let number = |prefix: &str| -> Option<usize> {
+                        task.item.strip_prefix(prefix).and_then(|n| n.parse().ok())
+                    };
+                    let answer = match (number("item-"), number("gold-")) {
+                        (Some(item), _) => {
+                            let mut answers = stream(sim.seed, a as u64, item as u64);
+                            if ambiguous[item] {
+                                answers.random_range(0..k)
+                            } else {
+                                draw(&mut answers, &matrix[truth[item]])
+                            }
+                        }
+                        (None, Some(g)) if *memorised => gold_truth[g],
+                        (None, Some(g)) => {
+                            // Gold streams are apart from the regular items' streams.
+                            let mut answers = stream(!sim.seed, a as u64, g as u64);
+                            draw(&mut answers, &matrix[gold_truth[g]])
+                        }
+                        _ => unreachable!("the simulator's own item ids: {}", task.item),
                     };
                     core.submit(PROJECT, user, &task.item, &class_ids[answer], None)
                         .await?;

@@ -154,3 +154,56 @@ async fn the_edge_case_queue_finds_planted_ambiguous_items() {
             .is_err()
     );
 }
+
+/// An expert who memorised the gold answers scores perfectly on gold and at their real skill
+/// elsewhere: leak detection flags them, and nobody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_detection_flags_an_expert_who_memorised_gold() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sim.db");
+    let mut pool = Pool::uniform(8, 0.7, 0.9);
+    let mut leaker = concord_sim::SimAnnotator::with_accuracy("leaker", 0.6);
+    leaker.memorised_gold = true;
+    pool.annotators.push(leaker);
+    let mut s = Simulation::new(pool, 600, 4, "fixed:3".parse::<Overlap>().unwrap(), "ds");
+    s.seed = 5;
+    s.gold_items = 80;
+    s.gold_rate = 0.2;
+    s.db = Some(db.clone());
+    run(s).await;
+
+    let key = concord_store::AuditKey::load(&dir.path().join("sim.db.audit-key")).unwrap();
+    let store = concord_store::SqliteStore::open(&db, key).await.unwrap();
+    let core = concord_core::Core::new(std::sync::Arc::new(store));
+    let admin = core.user("admin").await.unwrap();
+    let report = core
+        .annotator_quality(&admin, "simulated", 50)
+        .await
+        .unwrap();
+    assert_eq!(report.len(), 9);
+    for r in &report {
+        let (g, c) = (r.gold.unwrap(), r.consensus.unwrap());
+        eprintln!(
+            "{}: gold {:.2} [{:.2}, {:.2}] n={}, consensus {:.2} [{:.2}, {:.2}] n={}, leak {}",
+            r.annotator,
+            g.mean,
+            g.low,
+            g.high,
+            g.total,
+            c.mean,
+            c.low,
+            c.high,
+            c.total,
+            r.leak_suspected
+        );
+        assert_eq!(r.leak_suspected, r.annotator == "leaker", "{r:?}");
+        assert!(g.low <= g.mean && g.mean <= g.high);
+        assert_eq!(r.per_class.len(), 4);
+        assert!(!r.trend.is_empty());
+    }
+    // An annotator sees their own quality, nobody else's.
+    let a01 = core.user("a01").await.unwrap();
+    let own = core.annotator_quality(&a01, "simulated", 50).await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].annotator, "a01");
+}

@@ -64,6 +64,7 @@ pub(crate) enum Command {
     Demo(platform::demo::DemoArgs),
     Simulate(simulate::Args),
     EdgeCases(platform::edge::EdgeArgs),
+    Annotators(platform::annotators::AnnotatorsArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -102,5 +103,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => platform::demo::run(args).map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(args),
         Command::EdgeCases(args) => platform::edge::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Annotators(args) => platform::annotators::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

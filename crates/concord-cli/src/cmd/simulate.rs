@@ -26,6 +26,7 @@ use std::process::ExitCode;
   accuracy = 0.8          # or: confusion = [[0.9, 0.1], [0.2, 0.8]]  (K×K, true × given)
   cost = 1                # per label (default 1)
   availability = 0.5      # share of turns at work (default 1)
+  memorised_gold = false  # knows the gold answers (tests leak detection)
 
 Policies: fixed:K (K labels per item); adaptive:MIN..MAX@T (after MIN labels, one more
 while the top class's posterior is below T; at MAX, adjudication).
@@ -67,6 +68,12 @@ pub(crate) struct Args {
     /// class and the next one), to see where they end up (`concord edge-cases` on --keep-db).
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     ambiguous: f64,
+    /// Gold items (known answers) to add to the project.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    gold_items: usize,
+    /// Share of each expert's assignments that are gold items.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    gold_rate: f64,
     /// Keep the simulated project's database at PATH (with PATH.audit-key) to inspect it with
     /// the other commands; refused if PATH exists.
     #[arg(long, value_name = "PATH")]
@@ -125,6 +132,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             seed: args.seed,
             refit_every: args.refit_every,
             ambiguous: args.ambiguous,
+            gold_items: args.gold_items,
+            gold_rate: args.gold_rate,
             db: args.keep_db.clone(),
         };
         let report = block_on(async {

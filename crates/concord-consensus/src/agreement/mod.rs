@@ -58,7 +58,7 @@ pub use cohen::{CohenWeights, cohen_kappa};
 pub use error::{AgreementError, Undefined};
 pub use fleiss::{FleissMethod, fleiss_kappa, fleiss_kappa_table, randolph_kappa};
 pub use gwet::{Coefficient, brennan_prediger, conger_kappa, gwet_ac};
-pub use interval::{Interval, t_cdf, t_interval, t_quantile};
+pub use interval::{Interval, beta_quantile, t_cdf, t_interval, t_quantile};
 pub use metric::{BootstrapMethod, IntervalMethod, Metric, Options, Report, evaluate};
 pub use percent::percent_agreement;
 pub use table::{CountTable, Ratings};

@@ -7,6 +7,7 @@
 //! authenticates with passwords); role checks still apply to what that user may do.
 
 pub(crate) mod adjudication;
+pub(crate) mod annotators;
 pub(crate) mod audit;
 pub(crate) mod demo;
 pub(crate) mod edge;
