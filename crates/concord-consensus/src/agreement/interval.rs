@@ -147,7 +147,7 @@ fn t_tail_beta(t: f64, df: f64) -> f64 {
 /// The `p` quantile of the Beta(`a`, `b`) distribution, by bisection on the regularised
 /// incomplete beta function (100 halvings: exact to the last bit that matters here).
 pub fn beta_quantile(p: f64, a: f64, b: f64) -> f64 {
-    if !(p > 0.0 && p < 1.0) || !(a > 0.0 && b > 0.0) {
+    if !(p > 0.0 && p < 1.0 && a > 0.0 && b > 0.0) {
         return if p == 0.0 {
             0.0
         } else if p == 1.0 {
