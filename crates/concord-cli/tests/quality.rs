@@ -351,3 +351,117 @@ fn annotators_shows_gold_and_consensus_accuracy_and_flags_a_leak() {
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
     assert!(run.stdout.lines().nth(1).unwrap().starts_with("r2 "));
 }
+
+#[test]
+fn quality_rules_suspend_a_failing_expert_and_a_manager_reinstates() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pool.toml",
+        format!(
+            "{POOL}\n[[annotator]]\nname = \"tired\"\naccuracy = 0.9\ndrift_after = 30\naccuracy_after = 0.1\n"
+        ),
+    );
+    let run = concord(
+        dir.path(),
+        &[
+            "simulate",
+            "--pool",
+            "pool.toml",
+            "--items",
+            "300",
+            "--classes",
+            "3",
+            "--policy",
+            "fixed:3",
+            "--gold-items",
+            "120",
+            "--gold-rate",
+            "0.25",
+            "--seed",
+            "3",
+            "--suspend-below",
+            "0.5",
+            "--keep-db",
+            "r.db",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = concord(
+        dir.path(),
+        &[
+            "audit",
+            "log",
+            "--db",
+            "r.db",
+            "--entity",
+            "enrolment:1.6",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let suspended = events
+        .iter()
+        .find(|e| e["after"]["phase"] == "suspended")
+        .unwrap_or_else(|| panic!("no suspension: {events:?}"));
+    assert!(
+        suspended["reason"]
+            .as_str()
+            .unwrap()
+            .contains("suspension bound 0.5")
+    );
+
+    let run = concord(
+        dir.path(),
+        &["reinstate", "simulated", "tired", "--db", "r.db"],
+    );
+    assert_ne!(run.code, 0, "a reason is required");
+    let run = concord(
+        dir.path(),
+        &[
+            "reinstate",
+            "simulated",
+            "tired",
+            "--reason",
+            "retrained",
+            "--db",
+            "r.db",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = concord(
+        dir.path(),
+        &[
+            "audit",
+            "log",
+            "--db",
+            "r.db",
+            "--entity",
+            "enrolment:1.6",
+            "--json",
+        ],
+    );
+    let events: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last["after"]["phase"], "qualified");
+    assert_eq!(last["reason"], "retrained");
+    let run = concord(
+        dir.path(),
+        &[
+            "reinstate",
+            "simulated",
+            "r1",
+            "--reason",
+            "x",
+            "--db",
+            "r.db",
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("neither on probation nor suspended"),
+        "{}",
+        run.stderr
+    );
+}

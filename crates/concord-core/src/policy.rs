@@ -201,6 +201,82 @@ impl FromStr for Qualification {
     }
 }
 
+/// Automatic quality rules: an annotator whose recent gold accuracy falls below a bound is put
+/// on probation (more gold items) or suspended (no work until a manager reinstates them).
+/// Every change is an audited `enrolment.update` event with its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityRules {
+    /// The most recent gold answers the rules look at.
+    pub window: u32,
+    /// Gold answers needed in the window before a rule applies.
+    pub min_gold: u32,
+    /// Probation below this accuracy on the window.
+    pub probation_below: f64,
+    /// Suspension below this accuracy (at most `probation_below`).
+    pub suspend_below: f64,
+    /// Share of assignments that are gold while on probation.
+    pub probation_gold_rate: f64,
+}
+
+impl Default for QualityRules {
+    fn default() -> Self {
+        Self {
+            window: 20,
+            min_gold: 10,
+            probation_below: 0.7,
+            suspend_below: 0.0,
+            probation_gold_rate: 0.3,
+        }
+    }
+}
+
+impl QualityRules {
+    /// The standing that `correct` right answers out of the `n` most recent imply, or `None`
+    /// while there are too few.
+    pub fn judge(&self, correct: u32, n: u32) -> Option<(concord_store::Phase, f64)> {
+        if n < self.min_gold.max(1) {
+            return None;
+        }
+        let accuracy = f64::from(correct) / f64::from(n);
+        let phase = if accuracy < self.suspend_below {
+            concord_store::Phase::Suspended
+        } else if accuracy < self.probation_below {
+            concord_store::Phase::Probation
+        } else {
+            concord_store::Phase::Qualified
+        };
+        Some((phase, accuracy))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.window == 0 || self.min_gold > self.window {
+            return Err(format!(
+                "quality rules: need 1 <= min gold ({}) <= window ({})",
+                self.min_gold, self.window
+            ));
+        }
+        for (name, v) in [
+            ("probation bound", self.probation_below),
+            ("suspension bound", self.suspend_below),
+            ("probation gold rate", self.probation_gold_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!(
+                    "quality rules: the {name} must be in [0, 1], got {v}"
+                ));
+            }
+        }
+        if self.suspend_below > self.probation_below {
+            return Err(format!(
+                "quality rules: the suspension bound {} is above the probation bound {}",
+                self.suspend_below, self.probation_below
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A project's settings, stored as JSON with the project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,6 +299,9 @@ pub struct Settings {
     pub refit_every: u32,
     /// Seed of consensus runs.
     pub seed: u64,
+    /// Automatic probation and suspension, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<QualityRules>,
 }
 
 impl Default for Settings {
@@ -236,6 +315,7 @@ impl Default for Settings {
             lease_seconds: 3600,
             refit_every: 500,
             seed: 0,
+            rules: None,
         }
     }
 }
@@ -262,6 +342,9 @@ impl Settings {
             .map_err(|e| e.to_string())?;
         if self.lease_seconds == 0 {
             return Err("lease seconds must be positive".into());
+        }
+        if let Some(rules) = &self.rules {
+            rules.check()?;
         }
         Ok(())
     }

@@ -595,8 +595,21 @@ impl Core {
             now,
             lease_ms: i64::from(ctx.settings.lease_seconds) * 1000,
         };
+        // The annotator's standing, read when a gate or quality rules apply.
+        let standing = match (ctx.settings.qualify, ctx.settings.rules) {
+            (None, None) => None,
+            _ => self.store.enrolment(ctx.project.id, annotator.id).await?,
+        };
+        if standing.as_ref().map(|e| e.phase) == Some(Phase::Suspended) {
+            return Err(CoreError::Forbidden(format!(
+                "{} is suspended from `{}`: their recent gold accuracy fell below the project's \
+                 bound; a manager can reinstate them (`concord reinstate`)",
+                annotator.name, ctx.project.name
+            )));
+        }
+        let on_probation = standing.as_ref().map(|e| e.phase) == Some(Phase::Probation);
         if let Some(gate) = ctx.settings.qualify {
-            let enrolment = self.store.enrolment(ctx.project.id, annotator.id).await?;
+            let enrolment = standing.clone();
             match enrolment.as_ref().map(|e| e.phase) {
                 Some(Phase::Failed) => {
                     let e = enrolment.expect("matched");
@@ -609,7 +622,7 @@ impl Core {
                         gate.accuracy * 100.0
                     )));
                 }
-                Some(Phase::Qualified) => {}
+                Some(Phase::Qualified | Phase::Probation | Phase::Suspended) => {}
                 None | Some(Phase::Qualifying) => {
                     let lease = self.store.lease(request(Purpose::Qualification)).await?;
                     return match lease {
@@ -625,18 +638,18 @@ impl Core {
                 }
             }
         }
-        if ctx.settings.gold_rate > 0.0 {
+        // On probation, gold comes at the rules' (higher) rate.
+        let gold_rate = match (on_probation, ctx.settings.rules) {
+            (true, Some(rules)) => rules.probation_gold_rate.max(ctx.settings.gold_rate),
+            _ => ctx.settings.gold_rate,
+        };
+        if gold_rate > 0.0 {
             let (regular, gold, _) = self
                 .store
                 .assignment_counts(ctx.project.id, annotator.id)
                 .await?;
-            if wants_gold(
-                ctx.settings.gold_rate,
-                ctx.settings.seed,
-                annotator.id,
-                regular,
-                gold,
-            ) && let Some(lease) = self.store.lease(request(Purpose::Gold)).await?
+            if wants_gold(gold_rate, ctx.settings.seed, annotator.id, regular, gold)
+                && let Some(lease) = self.store.lease(request(Purpose::Gold)).await?
             {
                 let item = self.store.item_by_id(lease.item_id).await?;
                 return Ok(Some(task(&item, lease.protocol_version, lease.expires_at)));
@@ -717,6 +730,7 @@ impl Core {
                     .enrolment(ctx.project.id, annotator.id)
                     .await?
                     .unwrap_or(Enrolment {
+                        reason: None,
                         phase: Phase::Qualifying,
                         gold_answered: 0,
                         gold_correct: 0,
@@ -733,6 +747,12 @@ impl Core {
                 }
                 Some(e)
             }
+            (Purpose::Gold, _) => match (ctx.settings.rules, correct) {
+                (Some(rules), Some(correct)) => {
+                    self.judge(&ctx, annotator, &rules, correct).await?
+                }
+                _ => None,
+            },
             _ => None,
         };
         let snapshot = self.snapshot(&ctx).await?;
@@ -764,6 +784,96 @@ impl Core {
             gold,
             qualification: enrolment.map(|e| e.phase.as_str().to_string()),
         })
+    }
+
+    /// The quality rules' verdict after a gold answer: the annotator's new standing, when it
+    /// changes, with the reason the audit event records. The window is this answer and the
+    /// previous `window − 1` gold answers. A suspension stands until a manager reinstates.
+    async fn judge(
+        &self,
+        ctx: &Context,
+        annotator: &User,
+        rules: &crate::policy::QualityRules,
+        correct: bool,
+    ) -> CoreResult<Option<Enrolment>> {
+        let recent = self
+            .store
+            .recent_gold_answers(ctx.project.id, annotator.id, i64::from(rules.window) - 1)
+            .await?;
+        let n = recent.len() as u32 + 1;
+        let right = recent
+            .iter()
+            .filter(|(given, gold)| same_answer(&ctx.parsed, given, gold))
+            .count() as u32
+            + u32::from(correct);
+        let Some((phase, accuracy)) = rules.judge(right, n) else {
+            return Ok(None);
+        };
+        let current = self.store.enrolment(ctx.project.id, annotator.id).await?;
+        let was = current.as_ref().map_or(Phase::Qualified, |e| e.phase);
+        if was == phase || matches!(was, Phase::Suspended | Phase::Qualifying | Phase::Failed) {
+            return Ok(None);
+        }
+        let reason = match phase {
+            Phase::Qualified => format!(
+                "gold accuracy {accuracy:.2} on the last {n} gold answers is back at or above the \
+                 probation bound {}",
+                rules.probation_below
+            ),
+            Phase::Probation => format!(
+                "gold accuracy {accuracy:.2} on the last {n} gold answers is below the probation \
+                 bound {}",
+                rules.probation_below
+            ),
+            _ => format!(
+                "gold accuracy {accuracy:.2} on the last {n} gold answers is below the suspension \
+                 bound {}",
+                rules.suspend_below
+            ),
+        };
+        let (answered, right_total) = current
+            .as_ref()
+            .map_or((0, 0), |e| (e.gold_answered, e.gold_correct));
+        Ok(Some(Enrolment {
+            phase,
+            gold_answered: answered,
+            gold_correct: right_total,
+            reason: Some(reason),
+        }))
+    }
+
+    /// Reinstates an annotator (probation or suspension lifted) with a reason, audited.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager; [`CoreError::Invalid`] for an empty reason or
+    /// an annotator who is neither on probation nor suspended.
+    pub async fn reinstate(
+        &self,
+        actor: &User,
+        project: &str,
+        annotator: &str,
+        reason: &str,
+    ) -> CoreResult<()> {
+        require(actor, Role::Manager, "reinstate annotators")?;
+        if reason.trim().is_empty() {
+            return Err(CoreError::Invalid("reinstating needs a reason".into()));
+        }
+        let ctx = self.context(project).await?;
+        let user = self.store.user(annotator).await?;
+        let current = self.store.enrolment(ctx.project.id, user.id).await?;
+        let Some(mut e) =
+            current.filter(|e| matches!(e.phase, Phase::Probation | Phase::Suspended))
+        else {
+            return Err(CoreError::Invalid(format!(
+                "{annotator} is neither on probation nor suspended in `{project}`"
+            )));
+        };
+        e.phase = Phase::Qualified;
+        e.reason = Some(reason.trim().to_string());
+        self.store
+            .set_enrolment(ctx.project.id, user.id, e, Some(actor.id), self.now())
+            .await?;
+        Ok(())
     }
 
     /// The project's skill snapshot: cached, else from the latest consensus run, else

@@ -9,6 +9,8 @@
 //! cost = 1                # per label (default 1)
 //! availability = 0.5      # share of turns the expert is at work (default 1)
 //! memorised_gold = false  # knows the gold answers (a leak, for testing leak detection)
+//! drift_after = 200       # after 200 labels ...
+//! accuracy_after = 0.4    # ... the expert answers at this accuracy (tests the quality rules)
 //!
 //! [[annotator]]
 //! name = "radiologist-1"
@@ -74,6 +76,13 @@ pub struct SimAnnotator {
     /// at their real skill. Leak detection should flag them.
     #[serde(default)]
     pub memorised_gold: bool,
+    /// After this many labels the expert's skill changes to `accuracy_after` (fatigue, a new
+    /// protocol misread): the quality rules should notice.
+    #[serde(default)]
+    pub drift_after: Option<usize>,
+    /// Accuracy (symmetric errors) after `drift_after` labels.
+    #[serde(default)]
+    pub accuracy_after: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -90,7 +99,17 @@ impl SimAnnotator {
             cost: 1.0,
             availability: 1.0,
             memorised_gold: false,
+            drift_after: None,
+            accuracy_after: None,
         }
+    }
+
+    /// The K×K matrix the expert answers from once their skill has drifted, if it does.
+    pub fn drifted_matrix(&self, k: usize) -> Option<Vec<Vec<f64>>> {
+        let a = self.accuracy_after?;
+        let mut drifted = SimAnnotator::with_accuracy(self.name.clone(), a);
+        drifted.confusion = None;
+        Some(drifted.matrix(k))
     }
 
     /// The K×K confusion matrix this expert answers from.
@@ -221,6 +240,17 @@ impl Pool {
                             )));
                         }
                     }
+                }
+                _ => {}
+            }
+            match (a.drift_after, a.accuracy_after) {
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(bad("`drift_after` and `accuracy_after` go together".into()));
+                }
+                (_, Some(acc)) if !(0.0..=1.0).contains(&acc) => {
+                    return Err(bad(format!(
+                        "`accuracy_after` must be in [0, 1], got {acc}"
+                    )));
                 }
                 _ => {}
             }

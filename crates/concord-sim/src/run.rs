@@ -58,6 +58,8 @@ pub struct Simulation {
     pub seed: u64,
     /// New labels between background skill re-fits.
     pub refit_every: u32,
+    /// Automatic probation and suspension rules of the project.
+    pub rules: Option<concord_core::policy::QualityRules>,
     /// Gold items (known answers) added to the project, drawn like the others.
     pub gold_items: usize,
     /// Share of each expert's assignments that are gold (the project's gold rate).
@@ -87,6 +89,7 @@ impl Simulation {
             ambiguous: 0.0,
             gold_items: 0,
             gold_rate: 0.0,
+            rules: None,
             db: None,
         }
     }
@@ -257,6 +260,7 @@ pub async fn simulate(
         refit_every: sim.refit_every,
         seed: sim.seed,
         gold_rate: sim.gold_rate,
+        rules: sim.rules,
         ..Settings::default()
     };
     core.create_project(&admin, PROJECT, &protocol, settings)
@@ -312,7 +316,14 @@ pub async fn simulate(
                 },
             )
             .await?;
-        experts.push((user, a.matrix(k), a.cost, a.availability, a.memorised_gold));
+        experts.push((
+            user,
+            a.matrix(k),
+            a.cost,
+            a.availability,
+            a.memorised_gold,
+            a.drift_after.zip(a.drifted_matrix(k)),
+        ));
     }
 
     let mut given = vec![0usize; experts.len()];
@@ -331,15 +342,22 @@ pub async fn simulate(
             order.shuffle(&mut stream(sim.seed ^ 0x5A5A, turn, 0));
             for everyone in [false, true] {
                 for &a in &order {
-                    let (user, matrix, price, availability, memorised) = &experts[a];
+                    let (user, matrix, price, availability, memorised, drift) = &experts[a];
+                    let matrix = match drift {
+                        Some((after, drifted)) if given[a] >= *after => drifted,
+                        _ => matrix,
+                    };
                     if !everyone
                         && stream(sim.seed ^ 0xA5A5, turn, a as u64).random::<f64>()
                             >= *availability
                     {
                         continue;
                     }
-                    let Some(task) = core.next(PROJECT, user).await? else {
-                        continue;
+                    let task = match core.next(PROJECT, user).await {
+                        Ok(Some(task)) => task,
+                        // A suspended expert gets no more work.
+                        Ok(None) | Err(CoreError::Forbidden(_)) => continue,
+                        Err(e) => return Err(e.into()),
                     };
                     let number = |prefix: &str| -> Option<usize> {
                         task.item.strip_prefix(prefix).and_then(|n| n.parse().ok())

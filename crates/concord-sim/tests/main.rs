@@ -207,3 +207,128 @@ async fn leak_detection_flags_an_expert_who_memorised_gold() {
     assert_eq!(own.len(), 1);
     assert_eq!(own[0].annotator, "a01");
 }
+
+/// An expert whose skill drops mid-project is put on probation within a bounded number of gold
+/// answers, and the audit trail says so, with the reason; a manager can reinstate them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_in_skill_puts_an_expert_on_probation_and_the_trail_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sim.db");
+    let mut pool = Pool::uniform(6, 0.8, 0.9);
+    let mut tired = concord_sim::SimAnnotator::with_accuracy("tired", 0.9);
+    tired.drift_after = Some(100);
+    tired.accuracy_after = Some(0.3);
+    pool.annotators.push(tired);
+    let mut s = Simulation::new(pool, 500, 4, "fixed:3".parse::<Overlap>().unwrap(), "ds");
+    s.seed = 9;
+    s.gold_items = 150;
+    s.gold_rate = 0.15;
+    s.rules = Some(concord_core::policy::QualityRules {
+        window: 10,
+        min_gold: 8,
+        probation_below: 0.7,
+        suspend_below: 0.0,
+        probation_gold_rate: 0.4,
+    });
+    s.db = Some(db.clone());
+    run(s).await;
+
+    let key = concord_store::AuditKey::load(&dir.path().join("sim.db.audit-key")).unwrap();
+    let store = concord_store::SqliteStore::open(&db, key).await.unwrap();
+    let core = concord_core::Core::new(std::sync::Arc::new(store));
+    let admin = core.user("admin").await.unwrap();
+    let tired = core.user("tired").await.unwrap();
+    let events = core
+        .audit_log(
+            &admin,
+            concord_store::AuditFilter {
+                actor: Some(tired.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // The tired expert's labels in order; the drop comes after their 100th.
+    let creates: Vec<&concord_store::AuditEvent> = events
+        .iter()
+        .filter(|e| e.action == "annotation.create")
+        .collect();
+    let probation = events
+        .iter()
+        .find(|e| {
+            e.action == "enrolment.update"
+                && e.after.as_ref().is_some_and(|a| a["phase"] == "probation")
+        })
+        .expect("the tired expert was put on probation");
+    assert!(
+        probation
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("below the probation bound 0.7"),
+        "{probation:?}"
+    );
+    // Gold answers between the drop and probation.
+    let trigger = probation.after.as_ref().unwrap()["annotation_id"]
+        .as_i64()
+        .unwrap();
+    let gold_after_drop = creates
+        .iter()
+        .skip(100)
+        .take_while(|e| e.entity != format!("annotation:{trigger}"))
+        .filter(|e| {
+            let item = e.after.as_ref().unwrap()["item_id"].as_i64().unwrap();
+            item > 500 // gold items are imported after the 500 regular ones
+        })
+        .count()
+        + 1;
+    eprintln!("probation after {gold_after_drop} gold answers past the drop");
+    assert!(gold_after_drop <= 10, "{gold_after_drop} gold answers");
+    // Nobody else was put on probation before the end... the good experts stay qualified.
+    for name in ["a01", "a06"] {
+        let u = core.user(name).await.unwrap();
+        let e = core.store().enrolment(1, u.id).await.unwrap();
+        assert!(
+            e.as_ref()
+                .is_none_or(|e| e.phase == concord_store::Phase::Qualified),
+            "{name}: {e:?}"
+        );
+    }
+    // A manager reinstates; the trail records who and why.
+    let state = core.store().enrolment(1, tired.id).await.unwrap().unwrap();
+    if state.phase == concord_store::Phase::Probation {
+        core.reinstate(
+            &admin,
+            "simulated",
+            "tired",
+            "rested; retrained on the protocol",
+        )
+        .await
+        .unwrap();
+        let e = core.store().enrolment(1, tired.id).await.unwrap().unwrap();
+        assert_eq!(e.phase, concord_store::Phase::Qualified);
+        let log = core
+            .audit_log(
+                &admin,
+                concord_store::AuditFilter {
+                    actor: Some(admin.id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let last = log
+            .iter()
+            .rfind(|e| e.action == "enrolment.update")
+            .unwrap();
+        assert_eq!(
+            last.reason.as_deref(),
+            Some("rested; retrained on the protocol")
+        );
+    }
+    assert!(
+        core.reinstate(&admin, "simulated", "a01", "x")
+            .await
+            .is_err()
+    );
+}

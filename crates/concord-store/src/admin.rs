@@ -353,6 +353,79 @@ pub(crate) fn predictions(db: &Connection, project_id: i64) -> StoreResult<Vec<P
     Ok(out)
 }
 
+/// See [`crate::Store::set_enrolment`].
+pub(crate) fn set_enrolment(
+    tx: &Connection,
+    audit: &mut Appender<'_>,
+    project_id: i64,
+    annotator_id: i64,
+    e: &Enrolment,
+    actor: Option<i64>,
+    now: Millis,
+) -> StoreResult<()> {
+    let before: Option<String> = tx
+        .prepare_cached("SELECT phase FROM enrolments WHERE project_id = ?1 AND annotator_id = ?2")?
+        .query_row(params![project_id, annotator_id], |r| r.get(0))
+        .optional()?;
+    tx.prepare_cached(
+        "INSERT INTO enrolments (project_id, annotator_id, phase, gold_answered, gold_correct, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (project_id, annotator_id) DO UPDATE SET \
+         phase = excluded.phase, gold_answered = excluded.gold_answered, \
+         gold_correct = excluded.gold_correct, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        project_id,
+        annotator_id,
+        e.phase.as_str(),
+        e.gold_answered,
+        e.gold_correct,
+        now
+    ])?;
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor,
+            action: "enrolment.update",
+            entity: format!("enrolment:{project_id}.{annotator_id}"),
+            before: before.map(|p| canonical(&json!({ "phase": p }))),
+            after: Some(canonical(&json!({
+                "gold_answered": e.gold_answered,
+                "gold_correct": e.gold_correct,
+                "phase": e.phase.as_str(),
+            }))),
+            reason: e.reason.as_deref(),
+        },
+    )?;
+    Ok(())
+}
+
+/// See [`crate::Store::recent_gold_answers`].
+pub(crate) fn recent_gold_answers(
+    db: &Connection,
+    project_id: i64,
+    annotator_id: i64,
+    limit: i64,
+) -> StoreResult<Vec<(Value, Value)>> {
+    let mut statement = db.prepare_cached(
+        "SELECT a.value, i.gold FROM annotations a JOIN items i ON i.id = a.item_id \
+         WHERE a.project_id = ?1 AND a.annotator_id = ?2 AND i.gold IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.supersedes = a.id) \
+         ORDER BY a.id DESC LIMIT ?3",
+    )?;
+    let mut rows = statement.query(params![project_id, annotator_id, limit])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let given: String = r.get(0)?;
+        let gold: String = r.get(1)?;
+        out.push((
+            crate::direct::parse_json(&given, "annotation value")?,
+            crate::direct::parse_json(&gold, "gold answer")?,
+        ));
+    }
+    Ok(out)
+}
+
 /// See [`crate::Store::flag`].
 pub(crate) fn flag(
     tx: &Connection,

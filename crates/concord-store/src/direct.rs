@@ -603,11 +603,12 @@ pub(crate) fn submit(
                 entity: format!("enrolment:{}.{}", lease.project_id, new.annotator_id),
                 before: None,
                 after: Some(canonical(&serde_json::json!({
+                    "annotation_id": stored.id,
                     "gold_answered": e.gold_answered,
                     "gold_correct": e.gold_correct,
                     "phase": e.phase.as_str(),
                 }))),
-                reason: None,
+                reason: e.reason.as_deref(),
             },
         )?;
     }

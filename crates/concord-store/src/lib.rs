@@ -190,6 +190,24 @@ pub trait Store: Send + Sync {
     async fn gold_answers(&self, project_id: i64) -> StoreResult<Vec<(i64, serde_json::Value)>>;
     /// The current annotations of one item.
     async fn item_annotations(&self, item_id: i64) -> StoreResult<Vec<Annotation>>;
+    /// Writes an annotator's standing outside a submission (a manager reinstating someone), with
+    /// its audit event (`reason` in [`Enrolment::reason`]).
+    async fn set_enrolment(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        enrolment: Enrolment,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// An annotator's most recent answers on gold items (value given, gold answer), newest
+    /// first, at most `limit`.
+    async fn recent_gold_answers(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(serde_json::Value, serde_json::Value)>>;
     /// The annotator's qualification progress in the project.
     async fn enrolment(&self, project_id: i64, annotator_id: i64)
     -> StoreResult<Option<Enrolment>>;

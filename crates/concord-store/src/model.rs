@@ -421,15 +421,19 @@ pub struct Submitted {
     pub state: ItemState,
 }
 
-/// A qualification-gate phase.
+/// An annotator's standing in a project: the qualification gate, then the quality rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Answering qualification gold items.
     Qualifying,
-    /// Passed: real work allowed.
+    /// Passed (or no gate): real work allowed.
     Qualified,
     /// Failed the gate.
     Failed,
+    /// Recent gold accuracy below the project's probation bound: more gold items.
+    Probation,
+    /// Recent gold accuracy below the suspension bound: no work until a manager reinstates.
+    Suspended,
 }
 
 impl Phase {
@@ -439,14 +443,22 @@ impl Phase {
             Phase::Qualifying => "qualifying",
             Phase::Qualified => "qualified",
             Phase::Failed => "failed",
+            Phase::Probation => "probation",
+            Phase::Suspended => "suspended",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Qualifying, Self::Qualified, Self::Failed]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+        [
+            Self::Qualifying,
+            Self::Qualified,
+            Self::Failed,
+            Self::Probation,
+            Self::Suspended,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 
@@ -459,6 +471,9 @@ pub struct Enrolment {
     pub gold_answered: i64,
     /// Answered correctly.
     pub gold_correct: i64,
+    /// Why the phase changes with this write (goes into the audit event; not stored with the
+    /// enrolment).
+    pub reason: Option<String>,
 }
 
 /// A consensus run to store, with its labels and skills.

@@ -352,6 +352,40 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_enrolment(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        enrolment: Enrolment,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.direct
+            .write(|tx, audit| {
+                crate::admin::set_enrolment(
+                    tx,
+                    audit,
+                    project_id,
+                    annotator_id,
+                    &enrolment,
+                    actor,
+                    now,
+                )
+            })
+            .await
+    }
+
+    async fn recent_gold_answers(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(Value, Value)>> {
+        self.direct
+            .read(|db| crate::admin::recent_gold_answers(db, project_id, annotator_id, limit))
+            .await
+    }
+
     async fn item(&self, project_id: i64, external_id: &str) -> StoreResult<Item> {
         self.direct
             .read(|db| crate::direct::item_by_external_id(db, project_id, external_id))
@@ -500,6 +534,7 @@ impl Store for SqliteStore {
         row.map(|row| -> StoreResult<Enrolment> {
             let phase: String = row.try_get("phase")?;
             Ok(Enrolment {
+                reason: None,
                 phase: Phase::parse(&phase)
                     .ok_or_else(|| StoreError::Integrity(format!("unknown phase `{phase}`")))?,
                 gold_answered: row.try_get("gold_answered")?,

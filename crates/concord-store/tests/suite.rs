@@ -330,6 +330,7 @@ store_test!(gold_leases_and_enrolment, |store| {
     assert_eq!(lease.item_id, g1);
     let decide = keep_open(1);
     let enrolment = Enrolment {
+        reason: None,
         phase: Phase::Qualifying,
         gold_answered: 1,
         gold_correct: 1,

@@ -65,6 +65,7 @@ pub(crate) enum Command {
     Simulate(simulate::Args),
     EdgeCases(platform::edge::EdgeArgs),
     Annotators(platform::annotators::AnnotatorsArgs),
+    Reinstate(platform::annotators::ReinstateArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -104,5 +105,8 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate::run(args),
         Command::EdgeCases(args) => platform::edge::run(args).map(|()| ExitCode::SUCCESS),
         Command::Annotators(args) => platform::annotators::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Reinstate(args) => {
+            platform::annotators::run_reinstate(args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }

@@ -27,6 +27,8 @@ use std::process::ExitCode;
   cost = 1                # per label (default 1)
   availability = 0.5      # share of turns at work (default 1)
   memorised_gold = false  # knows the gold answers (tests leak detection)
+  drift_after = 200       # after 200 labels the expert answers at
+  accuracy_after = 0.4    # this accuracy (tests the quality rules)
 
 Policies: fixed:K (K labels per item); adaptive:MIN..MAX@T (after MIN labels, one more
 while the top class's posterior is below T; at MAX, adjudication).
@@ -74,6 +76,13 @@ pub(crate) struct Args {
     /// Share of each expert's assignments that are gold items.
     #[arg(long, value_name = "RATE", default_value_t = 0.0)]
     gold_rate: f64,
+    /// Quality rule of the project: probation below this accuracy on the last 20 gold answers
+    /// (`concord project create --probation-below`).
+    #[arg(long, value_name = "ACCURACY")]
+    probation_below: Option<f64>,
+    /// Quality rule of the project: suspension below this accuracy on the last 20 gold answers.
+    #[arg(long, value_name = "ACCURACY")]
+    suspend_below: Option<f64>,
     /// Keep the simulated project's database at PATH (with PATH.audit-key) to inspect it with
     /// the other commands; refused if PATH exists.
     #[arg(long, value_name = "PATH")]
@@ -134,6 +143,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ambiguous: args.ambiguous,
             gold_items: args.gold_items,
             gold_rate: args.gold_rate,
+            rules: (args.probation_below.is_some() || args.suspend_below.is_some()).then(|| {
+                concord_core::policy::QualityRules {
+                    probation_below: args.probation_below.or(args.suspend_below).unwrap_or(0.0),
+                    suspend_below: args.suspend_below.unwrap_or(0.0),
+                    ..Default::default()
+                }
+            }),
             db: args.keep_db.clone(),
         };
         let report = block_on(async {

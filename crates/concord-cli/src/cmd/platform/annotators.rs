@@ -1,4 +1,5 @@
-//! `concord annotators`: each annotator's quality in a project.
+//! `concord annotators`: each annotator's quality in a project; `concord reinstate`: lift a
+//! probation or suspension.
 
 use super::{Db, actor, block_on, print_json};
 use std::io::Write;
@@ -70,6 +71,40 @@ pub(crate) fn run(args: AnnotatorsArgs) -> anyhow::Result<()> {
                 if r.leak_suspected { "  LEAK?" } else { "" }
             )?;
         }
+        Ok(())
+    })
+}
+
+/// Lift an annotator's probation or suspension in a project (managers), with a reason; the
+/// audit trail records who, when and why.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  concord reinstate cxr dr-lee --reason \"retrained on the 2026 protocol\"")]
+pub(crate) struct ReinstateArgs {
+    #[command(flatten)]
+    db: Db,
+    /// Project name.
+    project: String,
+    /// The annotator.
+    annotator: String,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    reason: String,
+    /// The manager acting (default: the first administrator).
+    #[arg(long = "as", value_name = "USER")]
+    acting: Option<String>,
+}
+
+pub(crate) fn run_reinstate(args: ReinstateArgs) -> anyhow::Result<()> {
+    block_on(async {
+        let core = args.db.open().await?;
+        let manager = actor(&core, args.acting.as_deref()).await?;
+        core.reinstate(&manager, &args.project, &args.annotator, &args.reason)
+            .await?;
+        eprintln!(
+            "concord: {} is reinstated in `{}`",
+            args.annotator, args.project
+        );
         Ok(())
     })
 }

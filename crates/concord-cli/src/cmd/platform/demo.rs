@@ -219,39 +219,52 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         for reader in &READERS {
             users.push((reader, core.user(reader.name).await?));
         }
-        let mut active = vec![true; users.len()];
         let mut submissions = 0;
         let mut refused = Vec::new();
-        while active.iter().any(|&a| a) {
-            for (i, (reader, user)) in users.iter().enumerate() {
-                if !active[i] {
-                    continue;
+        let mut gated = vec![false; users.len()];
+        let mut rounds = 0;
+        // Label until nobody gets an item, run the consensus, and label again the items it
+        // reopened (better-known skills found them still uncertain); at most four rounds.
+        let run = loop {
+            let mut active: Vec<bool> = gated.iter().map(|g| !g).collect();
+            while active.iter().any(|&a| a) {
+                for (i, (reader, user)) in users.iter().enumerate() {
+                    if !active[i] {
+                        continue;
+                    }
+                    let task = match core.next("demo", user).await {
+                        Ok(Some(task)) => task,
+                        Ok(None) => {
+                            active[i] = false;
+                            continue;
+                        }
+                        Err(e) => {
+                            refused.push(format!("{}: {e}", reader.name));
+                            active[i] = false;
+                            gated[i] = true;
+                            continue;
+                        }
+                    };
+                    let answer = read(&mut rng, reader, &truth[&task.item]);
+                    core.submit("demo", user, &task.item, answer, Some(20_000))
+                        .await?;
+                    submissions += 1;
                 }
-                let task = match core.next("demo", user).await {
-                    Ok(Some(task)) => task,
-                    Ok(None) => {
-                        active[i] = false;
-                        continue;
-                    }
-                    Err(e) => {
-                        refused.push(format!("{}: {e}", reader.name));
-                        active[i] = false;
-                        continue;
-                    }
-                };
-                let answer = read(&mut rng, reader, &truth[&task.item]);
-                core.submit("demo", user, &task.item, answer, Some(20_000))
-                    .await?;
-                submissions += 1;
             }
-        }
-        core.wait_for_refits().await;
-        println!("   {submissions} submissions through the assignment engine");
+            core.wait_for_refits().await;
+            let run = core.consensus(&admin, "demo", None).await?;
+            rounds += 1;
+            if run.open == 0 || rounds >= 4 {
+                break run;
+            }
+        };
+        println!(
+            "   {submissions} submissions through the assignment engine, {rounds} consensus run(s)"
+        );
         for r in &refused {
             println!("   refused: {r}");
         }
 
-        let run = core.consensus(&admin, "demo", None).await?;
         let rows = core.export(&admin, "demo").await?;
         let (mut right, mut decided, mut labels) = (0, 0, 0);
         for row in &rows {
@@ -314,7 +327,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
             )?;
         }
         // The senior reader settles the five least confident studies, each decision signed.
-        for entry in queue.iter().take(5) {
+        let adjudicated = queue.len().min(5);
+        for entry in queue.iter().take(adjudicated) {
             core.adjudicate(
                 &adjudicator,
                 "demo",
@@ -336,7 +350,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
             .await?;
         writeln!(
             out,
-            "\n== Release `{}`: {} studies, 5 adjudicated and signed, manifest SHA-256 {}",
+            "\n== Release `{}`: {} studies, {adjudicated} adjudicated and signed, manifest SHA-256 {}",
             release.name, release.items, release.manifest_sha256
         )?;
         if let Some(path) = &args.report {

@@ -2,7 +2,7 @@
 
 use super::{Db, actor, block_on, print_json};
 use anyhow::Context;
-use concord_core::policy::{Overlap, Qualification, Settings};
+use concord_core::policy::{Overlap, Qualification, QualityRules, Settings};
 use std::path::PathBuf;
 
 /// Manage projects.
@@ -19,7 +19,7 @@ enum ProjectCommand {
     /// Examples:
     ///   concord project create cxr --protocol cxr.yaml --overlap adaptive:2..5@0.95 --gold-rate 0.1
     ///   concord project create mammo --protocol birads.json --overlap fixed:3 --qualify 10@0.8
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List projects.
     List(ListArgs),
 }
@@ -59,6 +59,24 @@ struct CreateArgs {
     /// Seed of consensus runs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Quality rule: put an annotator on probation (more gold items) when their accuracy on
+    /// their last --rule-window gold answers falls below this. Lifted automatically when it
+    /// recovers; every change is audited.
+    #[arg(long, value_name = "ACCURACY")]
+    probation_below: Option<f64>,
+    /// Quality rule: suspend an annotator (no work until a manager runs `concord reinstate`)
+    /// below this accuracy on their last --rule-window gold answers.
+    #[arg(long, value_name = "ACCURACY")]
+    suspend_below: Option<f64>,
+    /// Gold answers the quality rules look at (the most recent).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    rule_window: u32,
+    /// Gold answers needed in the window before a quality rule applies.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    rule_min_gold: u32,
+    /// Share of assignments that are gold items while on probation.
+    #[arg(long, value_name = "RATE", default_value_t = 0.3)]
+    probation_gold_rate: f64,
     /// The manager acting (default: the first administrator).
     #[arg(long = "as", value_name = "USER")]
     acting: Option<String>,
@@ -137,6 +155,15 @@ pub(crate) fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                 lease_seconds: args.lease_seconds,
                 refit_every: args.refit_every,
                 seed: args.seed,
+                rules: (args.probation_below.is_some() || args.suspend_below.is_some()).then(
+                    || QualityRules {
+                        window: args.rule_window,
+                        min_gold: args.rule_min_gold,
+                        probation_below: args.probation_below.or(args.suspend_below).unwrap_or(0.0),
+                        suspend_below: args.suspend_below.unwrap_or(0.0),
+                        probation_gold_rate: args.probation_gold_rate,
+                    },
+                ),
             };
             block_on(async {
                 let core = args.db.open().await?;
