@@ -465,3 +465,97 @@ fn quality_rules_suspend_a_failing_expert_and_a_manager_reinstates() {
         run.stderr
     );
 }
+
+#[test]
+fn feedback_names_confusions_and_ambiguity_names_class_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    // r3 mixes up c1 and c2 (true c1 → says c2 half the time); everyone else is symmetric.
+    write(
+        dir.path(),
+        "pool.toml",
+        "[[annotator]]\nname = \"r1\"\naccuracy = 0.9\n\n[[annotator]]\nname = \"r2\"\n\
+         accuracy = 0.9\n\n[[annotator]]\nname = \"r3\"\n\
+         confusion = [[0.5, 0.5, 0.0], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]]\n\n\
+         [[annotator]]\nname = \"r4\"\naccuracy = 0.85\n",
+    );
+    let run = concord(
+        dir.path(),
+        &[
+            "simulate",
+            "--pool",
+            "pool.toml",
+            "--items",
+            "240",
+            "--classes",
+            "3",
+            "--policy",
+            "fixed:4",
+            "--seed",
+            "2",
+            "--keep-db",
+            "f.db",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = concord(
+        dir.path(),
+        &[
+            "feedback",
+            "simulated",
+            "r3",
+            "--db",
+            "f.db",
+            "--json",
+            "--html",
+            "r3.html",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let f: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let top = &f["confusions"][0];
+    assert_eq!(
+        (top["reference"].as_str(), top["given"].as_str()),
+        (Some("c1"), Some("c2")),
+        "{f}"
+    );
+    assert!(top["rate"].as_f64().unwrap() > 0.3, "{f}");
+    assert_eq!(top["examples"].as_array().unwrap().len(), 3);
+    let html = std::fs::read_to_string(dir.path().join("r3.html")).unwrap();
+    assert!(html.contains("<h1>Feedback for r3</h1>") && html.contains("c1"));
+    // Another annotator may not read r3's feedback; r3 may read their own.
+    let run = concord(
+        dir.path(),
+        &["feedback", "simulated", "r3", "--db", "f.db", "--as", "r1"],
+    );
+    assert_ne!(run.code, 0);
+    let run = concord(
+        dir.path(),
+        &["feedback", "simulated", "r3", "--db", "f.db", "--as", "r3"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let run = concord(
+        dir.path(),
+        &[
+            "ambiguity",
+            "simulated",
+            "--db",
+            "f.db",
+            "--min-skill",
+            "0.5",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let pairs: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (pairs[0]["a"].as_str(), pairs[0]["b"].as_str()),
+        (Some("c1"), Some("c2")),
+        "{pairs:?}"
+    );
+    let run = concord(
+        dir.path(),
+        &["ambiguity", "simulated", "--db", "f.db", "--as", "r1"],
+    );
+    assert_ne!(run.code, 0, "annotators may not read the ambiguity report");
+}

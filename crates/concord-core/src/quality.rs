@@ -264,3 +264,291 @@ impl Core {
         Ok(out)
     }
 }
+
+/// One confusion of an annotator: the reference said `reference`, they said `given`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Confusion {
+    /// The reference class (gold answer or consensus).
+    pub reference: String,
+    /// What the annotator answered.
+    pub given: String,
+    /// How often.
+    pub count: usize,
+    /// Share of the annotator's items of the reference class answered so.
+    pub rate: f64,
+    /// Up to three items where it happened, newest first.
+    pub examples: Vec<String>,
+    /// The protocol's definitions of both classes.
+    pub reference_definition: String,
+    /// The definition of the class they gave.
+    pub given_definition: String,
+}
+
+/// What one annotator should look at: their accuracy and their most frequent confusions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Feedback {
+    /// The annotator.
+    pub annotator: String,
+    /// Their quality figures.
+    pub quality: AnnotatorQuality,
+    /// Confusions against gold answers and the consensus, most frequent first.
+    pub confusions: Vec<Confusion>,
+}
+
+/// A pair of classes skilled annotators split between.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AmbiguousPair {
+    /// One class.
+    pub a: String,
+    /// The other.
+    pub b: String,
+    /// Pairs of skilled reads on the same item, one for each class.
+    pub splits: usize,
+    /// Share of skilled read pairs involving either class that split this way.
+    pub rate: f64,
+    /// Items with the most such splits.
+    pub examples: Vec<String>,
+    /// The protocol's definitions, side by side: the input for the next revision.
+    pub a_definition: String,
+    /// The definition of `b`.
+    pub b_definition: String,
+}
+
+impl Core {
+    /// One annotator's feedback: their quality and most frequent confusions, against gold
+    /// answers and the latest consensus, with example items and the protocol's definitions.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager, or the annotator asking about themselves.
+    pub async fn feedback(
+        &self,
+        actor: &User,
+        project: &str,
+        annotator: &str,
+        top: usize,
+    ) -> CoreResult<Feedback> {
+        let user = self.store().user(annotator).await?;
+        if !actor.has(Role::Manager) && actor.id != user.id {
+            return Err(CoreError::Forbidden(format!(
+                "{} may not see {annotator}'s feedback (managers, or the annotator themselves)",
+                actor.name
+            )));
+        }
+        let quality = self
+            .annotator_quality(actor, project, 100)
+            .await?
+            .into_iter()
+            .find(|q| q.annotator == user.name)
+            .ok_or_else(|| {
+                CoreError::NotFound(format!("{annotator} has no labels in `{project}`"))
+            })?;
+        let ctx = self.context(project).await?;
+        let task = ctx.parsed.primary_task().ok_or_else(|| {
+            CoreError::Invalid("the protocol has no `single` or `ordinal` task".into())
+        })?;
+        let reference = self.references(&ctx, task).await?;
+        let names = self.item_names(ctx.project.id).await?;
+        let mut mine: Vec<Annotation> = self
+            .store()
+            .annotations(ctx.project.id)
+            .await?
+            .into_iter()
+            .filter(|a| a.annotator_id == user.id)
+            .collect();
+        mine.sort_by_key(|a| std::cmp::Reverse(a.id));
+        let class_of = |v: &Value| v.get(&task.id).and_then(Value::as_str).map(str::to_string);
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut pairs: HashMap<(String, String), Vec<i64>> = HashMap::new();
+        for a in &mine {
+            let (Some(reference), Some(given)) = (reference.get(&a.item_id), class_of(&a.value))
+            else {
+                continue;
+            };
+            *seen.entry(reference.clone()).or_default() += 1;
+            if *reference != given {
+                pairs
+                    .entry((reference.clone(), given))
+                    .or_default()
+                    .push(a.item_id);
+            }
+        }
+        let definition = |c: &str| {
+            task.classes
+                .iter()
+                .find(|k| k.id == c)
+                .map(|k| k.definition.clone())
+                .unwrap_or_default()
+        };
+        let mut confusions: Vec<Confusion> = pairs
+            .into_iter()
+            .map(|((reference, given), items)| Confusion {
+                rate: items.len() as f64 / seen[&reference].max(1) as f64,
+                count: items.len(),
+                examples: items
+                    .iter()
+                    .take(3)
+                    .filter_map(|i| names.get(i).cloned())
+                    .collect(),
+                reference_definition: definition(&reference),
+                given_definition: definition(&given),
+                reference,
+                given,
+            })
+            .collect();
+        confusions.sort_by(|x, y| {
+            y.count
+                .cmp(&x.count)
+                .then_with(|| (&x.reference, &x.given).cmp(&(&y.reference, &y.given)))
+        });
+        confusions.truncate(top);
+        Ok(Feedback {
+            annotator: user.name,
+            quality,
+            confusions,
+        })
+    }
+
+    /// The class pairs skilled annotators split between most, with example items and the
+    /// protocol's definitions side by side: the input for the next protocol revision.
+    /// "Skilled" means an expected accuracy of at least `min_skill` in the latest run's skill
+    /// snapshot; pairs of reads on the same item are counted once per pair of annotators.
+    ///
+    /// # Errors
+    /// [`CoreError::Forbidden`] unless manager; [`CoreError::Invalid`] before the first
+    /// consensus run.
+    pub async fn ambiguity(
+        &self,
+        actor: &User,
+        project: &str,
+        min_skill: f64,
+        top: usize,
+    ) -> CoreResult<Vec<AmbiguousPair>> {
+        crate::service::require(actor, Role::Manager, "see the protocol ambiguity report")?;
+        let ctx = self.context(project).await?;
+        let task = ctx.parsed.primary_task().ok_or_else(|| {
+            CoreError::Invalid("the protocol has no `single` or `ordinal` task".into())
+        })?;
+        let run = self.store().latest_run(ctx.project.id).await?.ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "project `{project}` has no consensus run yet: run `concord consensus {project}` \
+                 first (skills come from it)"
+            ))
+        })?;
+        let classes: Vec<String> = task.classes.iter().map(|c| c.id.clone()).collect();
+        let snapshot = run
+            .parameters
+            .get("snapshot")
+            .and_then(|s| serde_json::from_value::<SkillSnapshot>(s.clone()).ok())
+            .filter(|s| s.classes == classes)
+            .unwrap_or_else(|| SkillSnapshot::uninformed(classes.clone()));
+        let skilled = |annotator: i64| -> bool {
+            snapshot.confusion.get(&annotator).is_some_and(|m| {
+                m.iter()
+                    .enumerate()
+                    .map(|(t, row)| snapshot.prior[t] * row[t])
+                    .sum::<f64>()
+                    >= min_skill
+            })
+        };
+        let names = self.item_names(ctx.project.id).await?;
+        let mut by_item: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
+        for a in self.store().annotations(ctx.project.id).await? {
+            if let Some(c) = a.value.get(&task.id).and_then(Value::as_str)
+                && skilled(a.annotator_id)
+            {
+                by_item
+                    .entry(a.item_id)
+                    .or_default()
+                    .push((a.annotator_id, c.to_string()));
+            }
+        }
+        let mut involving: HashMap<String, usize> = HashMap::new();
+        let mut splits: HashMap<(String, String), HashMap<i64, usize>> = HashMap::new();
+        for (item, reads) in &by_item {
+            for (i, (_, x)) in reads.iter().enumerate() {
+                for (_, y) in &reads[i + 1..] {
+                    *involving.entry(x.clone()).or_default() += 1;
+                    if x != y {
+                        *involving.entry(y.clone()).or_default() += 1;
+                        let key = if x < y {
+                            (x.clone(), y.clone())
+                        } else {
+                            (y.clone(), x.clone())
+                        };
+                        *splits.entry(key).or_default().entry(*item).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let definition = |c: &str| {
+            task.classes
+                .iter()
+                .find(|k| k.id == c)
+                .map(|k| k.definition.clone())
+                .unwrap_or_default()
+        };
+        let mut out: Vec<AmbiguousPair> = splits
+            .into_iter()
+            .map(|((a, b), items)| {
+                let n: usize = items.values().sum();
+                let mut examples: Vec<(usize, &i64)> = items.iter().map(|(i, c)| (*c, i)).collect();
+                examples.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
+                let pairs_involving = involving.get(&a).copied().unwrap_or(0)
+                    + involving.get(&b).copied().unwrap_or(0);
+                AmbiguousPair {
+                    splits: n,
+                    rate: n as f64 / pairs_involving.max(1) as f64,
+                    examples: examples
+                        .iter()
+                        .take(3)
+                        .filter_map(|(_, i)| names.get(i).cloned())
+                        .collect(),
+                    a_definition: definition(&a),
+                    b_definition: definition(&b),
+                    a,
+                    b,
+                }
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            y.splits
+                .cmp(&x.splits)
+                .then_with(|| (&x.a, &x.b).cmp(&(&y.a, &y.b)))
+        });
+        out.truncate(top);
+        Ok(out)
+    }
+
+    /// Each item's reference class: its gold answer, else the latest run's consensus.
+    async fn references(
+        &self,
+        ctx: &crate::service::Context,
+        task: &crate::protocol::Task,
+    ) -> CoreResult<HashMap<i64, String>> {
+        let class_of = |v: &Value| v.get(&task.id).and_then(Value::as_str).map(str::to_string);
+        let mut out: HashMap<i64, String> = HashMap::new();
+        if let Some(run) = self.store().latest_run(ctx.project.id).await? {
+            for l in self.store().run_labels(run.id).await? {
+                if let Some(c) = class_of(&l.label) {
+                    out.insert(l.item_id, c);
+                }
+            }
+        }
+        for (item, gold) in self.store().gold_answers(ctx.project.id).await? {
+            if let Some(c) = class_of(&gold) {
+                out.insert(item, c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn item_names(&self, project_id: i64) -> CoreResult<HashMap<i64, String>> {
+        Ok(self
+            .store()
+            .item_states(project_id)
+            .await?
+            .into_iter()
+            .map(|s| (s.item_id, s.external_id))
+            .collect())
+    }
+}

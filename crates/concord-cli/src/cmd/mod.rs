@@ -66,6 +66,8 @@ pub(crate) enum Command {
     EdgeCases(platform::edge::EdgeArgs),
     Annotators(platform::annotators::AnnotatorsArgs),
     Reinstate(platform::annotators::ReinstateArgs),
+    Feedback(platform::annotators::FeedbackArgs),
+    Ambiguity(platform::annotators::AmbiguityArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -107,6 +109,12 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Annotators(args) => platform::annotators::run(args).map(|()| ExitCode::SUCCESS),
         Command::Reinstate(args) => {
             platform::annotators::run_reinstate(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Feedback(args) => {
+            platform::annotators::run_feedback(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Ambiguity(args) => {
+            platform::annotators::run_ambiguity(args).map(|()| ExitCode::SUCCESS)
         }
     }
 }
