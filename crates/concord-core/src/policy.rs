@@ -29,7 +29,22 @@ pub enum Overlap {
         /// Posterior of the top class that counts as settled.
         threshold: f64,
     },
+    /// `cost:BUDGET[@THRESHOLD]`: every item gets two reads; then, while the top class's
+    /// posterior is below `threshold` (default 0.95) and the item's budget allows, one more
+    /// read from the expert with the most expected information per unit of cost (cost-aware
+    /// routing: cheap readers first, senior readers only while the item stays uncertain); an
+    /// item whose budget cannot pay for another read goes to adjudication.
+    Cost {
+        /// The most an item may cost, in the unit of the annotators' costs per label.
+        budget: f64,
+        /// Posterior of the top class that counts as settled.
+        threshold: f64,
+    },
 }
+
+/// Reads every item gets under the cost policy before it can be settled (blinded double
+/// reading).
+pub const COST_MIN_READS: u32 = 2;
 
 impl Overlap {
     /// Labels a new item needs.
@@ -37,6 +52,7 @@ impl Overlap {
         match *self {
             Overlap::Fixed { k } => k,
             Overlap::Adaptive { min, .. } => min,
+            Overlap::Cost { .. } => COST_MIN_READS,
         }
     }
 
@@ -45,6 +61,7 @@ impl Overlap {
         match *self {
             Overlap::Fixed { k } => k,
             Overlap::Adaptive { max, .. } => max,
+            Overlap::Cost { .. } => u32::MAX,
         }
     }
 
@@ -52,12 +69,15 @@ impl Overlap {
     ///
     /// `accept`: for fixed overlap, the confidence below which a fully labelled item goes to
     /// adjudication (`None`: never). `top`: the consensus label and its posterior, or `None`
-    /// when no label carries class evidence yet (only "uncertain" answers).
+    /// when no label carries class evidence yet (only "uncertain" answers). `affordable`: for
+    /// the cost policy, whether the item's remaining budget pays for another read by someone
+    /// who has not read it (ignored otherwise).
     pub fn decide(
         &self,
         n_labels: u32,
         top: Option<(serde_json::Value, f64)>,
         accept: Option<f64>,
+        affordable: bool,
     ) -> ItemDecision {
         let (label, confidence) = match &top {
             Some((l, c)) => (Some(l.clone()), Some(*c)),
@@ -119,6 +139,28 @@ impl Overlap {
                     ),
                 }
             }
+            Overlap::Cost { budget, threshold } => {
+                if n_labels < COST_MIN_READS {
+                    return open(COST_MIN_READS);
+                }
+                match confidence {
+                    Some(c) if c >= threshold => settled(ItemPhase::Complete, None),
+                    _ if affordable => open(n_labels + 1),
+                    Some(c) => settled(
+                        ItemPhase::Adjudication,
+                        Some(format!(
+                            "confidence {c:.3} below {threshold} and the budget of {budget} \
+                             cannot pay for another read"
+                        )),
+                    ),
+                    None => settled(
+                        ItemPhase::Adjudication,
+                        Some(format!(
+                            "no class evidence and the budget of {budget} cannot pay for another read"
+                        )),
+                    ),
+                }
+            }
         }
     }
 }
@@ -126,9 +168,21 @@ impl Overlap {
 impl FromStr for Overlap {
     type Err = String;
 
-    /// Parses `fixed:K` or `adaptive:MIN..MAX@THRESHOLD`.
+    /// Parses `fixed:K`, `adaptive:MIN..MAX@THRESHOLD` or `cost:BUDGET[@THRESHOLD]`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let usage = "expected `fixed:K` (e.g. fixed:3) or `adaptive:MIN..MAX@THRESHOLD` (e.g. adaptive:2..5@0.95)";
+        let usage = "expected `fixed:K` (e.g. fixed:3), `adaptive:MIN..MAX@THRESHOLD` (e.g. adaptive:2..5@0.95) or `cost:BUDGET[@THRESHOLD]` (e.g. cost:12@0.95)";
+        if let Some(rest) = s.strip_prefix("cost:") {
+            let (budget, threshold) = rest.split_once('@').unwrap_or((rest, "0.95"));
+            let budget: f64 = budget.parse().map_err(|_| format!("`{s}`: {usage}"))?;
+            let threshold: f64 = threshold.parse().map_err(|_| format!("`{s}`: {usage}"))?;
+            if !(budget.is_finite() && budget > 0.0) {
+                return Err(format!("`{s}`: BUDGET must be positive"));
+            }
+            if !(threshold > 0.0 && threshold <= 1.0) {
+                return Err(format!("`{s}`: THRESHOLD must be in (0, 1]"));
+            }
+            return Ok(Overlap::Cost { budget, threshold });
+        }
         if let Some(k) = s.strip_prefix("fixed:") {
             let k: u32 = k.parse().map_err(|_| format!("`{s}`: {usage}"))?;
             if k == 0 {
@@ -171,6 +225,7 @@ impl fmt::Display for Overlap {
                 max,
                 threshold,
             } => write!(f, "adaptive:{min}..{max}@{threshold}"),
+            Overlap::Cost { budget, threshold } => write!(f, "cost:{budget}@{threshold}"),
         }
     }
 }
@@ -384,32 +439,57 @@ mod tests {
     fn adaptive_asks_one_more_while_uncertain() {
         let policy: Overlap = "adaptive:2..4@0.9".parse().unwrap();
         let top = |c: f64| Some((json!("a"), c));
-        let d = policy.decide(1, top(0.99), None);
+        let d = policy.decide(1, top(0.99), None, true);
         assert_eq!((d.phase, d.needed), (ItemPhase::Open, 2));
-        let d = policy.decide(2, top(0.95), None);
+        let d = policy.decide(2, top(0.95), None, true);
         assert_eq!((d.phase, d.needed), (ItemPhase::Complete, 2));
-        let d = policy.decide(2, top(0.6), None);
+        let d = policy.decide(2, top(0.6), None, true);
         assert_eq!((d.phase, d.needed), (ItemPhase::Open, 3));
-        let d = policy.decide(4, top(0.6), None);
+        let d = policy.decide(4, top(0.6), None, true);
         assert_eq!(d.phase, ItemPhase::Adjudication);
         assert!(d.reason.unwrap().contains("below 0.9 after 4 labels"));
-        let d = policy.decide(4, None, None);
+        let d = policy.decide(4, None, None, true);
         assert_eq!(d.phase, ItemPhase::Adjudication);
+    }
+
+    #[test]
+    fn cost_reads_twice_then_while_uncertain_and_affordable() {
+        let policy: Overlap = "cost:10".parse().unwrap();
+        assert_eq!(policy.to_string(), "cost:10@0.95");
+        let top = |c: f64| Some((json!("a"), c));
+        let d = policy.decide(1, top(0.99), None, true);
+        assert_eq!((d.phase, d.needed), (ItemPhase::Open, 2));
+        assert_eq!(
+            policy.decide(2, top(0.97), None, true).phase,
+            ItemPhase::Complete
+        );
+        let d = policy.decide(2, top(0.6), None, true);
+        assert_eq!((d.phase, d.needed), (ItemPhase::Open, 3));
+        let d = policy.decide(5, top(0.6), None, false);
+        assert_eq!(d.phase, ItemPhase::Adjudication);
+        assert!(d.reason.unwrap().contains("budget of 10"));
+        for bad in ["cost:0", "cost:x", "cost:5@1.5"] {
+            assert!(bad.parse::<Overlap>().is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn fixed_with_and_without_accept() {
         let policy = Overlap::Fixed { k: 3 };
         assert_eq!(
-            policy.decide(2, Some((json!("a"), 0.5)), Some(0.8)).phase,
+            policy
+                .decide(2, Some((json!("a"), 0.5)), Some(0.8), true)
+                .phase,
             ItemPhase::Open
         );
         assert_eq!(
-            policy.decide(3, Some((json!("a"), 0.5)), None).phase,
+            policy.decide(3, Some((json!("a"), 0.5)), None, true).phase,
             ItemPhase::Complete
         );
         assert_eq!(
-            policy.decide(3, Some((json!("a"), 0.5)), Some(0.8)).phase,
+            policy
+                .decide(3, Some((json!("a"), 0.5)), Some(0.8), true)
+                .phase,
             ItemPhase::Adjudication
         );
     }

@@ -237,6 +237,10 @@ type ContextCache = Mutex<HashMap<String, (Arc<Context>, Instant)>>;
 /// at most this much later and never mixes versions within one label.
 const CONTEXT_TTL: Duration = Duration::from_secs(1);
 
+/// Open items cost-aware routing considers for one lease (the first in import order the
+/// annotator may label), so choosing stays cheap whatever the project's size.
+pub const ROUTING_FRONTIER: i64 = 64;
+
 /// A project's skill snapshot and how many submissions it has not seen.
 #[derive(Debug, Clone)]
 struct CachedSkills {
@@ -260,6 +264,8 @@ pub(crate) struct Context {
     pub(crate) settings: Settings,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) parsed: Protocol,
+    /// Cost per label of every active annotator, by user id (loaded for the cost policy only).
+    pub(crate) costs: Arc<HashMap<i64, f64>>,
 }
 
 impl Core {
@@ -412,11 +418,13 @@ impl Core {
         settings.check().map_err(CoreError::Invalid)?;
         let protocol = Protocol::parse(protocol_text)
             .map_err(|e| CoreError::Invalid(format!("protocol: {e}")))?;
-        if matches!(settings.overlap, crate::policy::Overlap::Adaptive { .. })
-            && protocol.primary_task().is_none()
+        if matches!(
+            settings.overlap,
+            crate::policy::Overlap::Adaptive { .. } | crate::policy::Overlap::Cost { .. }
+        ) && protocol.primary_task().is_none()
         {
             return Err(CoreError::Invalid(
-                "adaptive overlap needs a `single` or `ordinal` task to measure the consensus on"
+                "adaptive and cost-aware overlap need a `single` or `ordinal` task to measure the consensus on"
                     .into(),
             ));
         }
@@ -510,11 +518,23 @@ impl Core {
         let protocol = self.store.protocol(project.id, None).await?;
         let parsed: Protocol = serde_json::from_value(protocol.schema.clone())
             .map_err(|e| CoreError::Store(StoreError::Integrity(format!("protocol: {e}"))))?;
+        let costs = match settings.overlap {
+            crate::policy::Overlap::Cost { .. } => self
+                .store
+                .users()
+                .await?
+                .into_iter()
+                .filter(|u| u.has(Role::Annotator) && !u.roles.contains(&Role::Admin))
+                .map(|u| (u.id, u.cost))
+                .collect(),
+            _ => HashMap::new(),
+        };
         Ok(Context {
             project,
             settings,
             protocol,
             parsed,
+            costs: Arc::new(costs),
         })
     }
 
@@ -594,6 +614,7 @@ impl Core {
             protocol_version: ctx.protocol.version,
             now,
             lease_ms: i64::from(ctx.settings.lease_seconds) * 1000,
+            item_id: None,
         };
         // The annotator's standing, read when a gate or quality rules apply.
         let standing = match (ctx.settings.qualify, ctx.settings.rules) {
@@ -654,6 +675,24 @@ impl Core {
                 let item = self.store.item_by_id(lease.item_id).await?;
                 return Ok(Some(task(&item, lease.protocol_version, lease.expires_at)));
             }
+        }
+        if let crate::policy::Overlap::Cost { budget, .. } = ctx.settings.overlap {
+            // Cost-aware routing: the item this annotator is the best value for; another
+            // annotator may lease it first, so a few tries.
+            for _ in 0..3 {
+                let Some(item_id) = self.route(&ctx, annotator, budget).await? else {
+                    return Ok(None);
+                };
+                let chosen = LeaseRequest {
+                    item_id: Some(item_id),
+                    ..request(Purpose::Regular)
+                };
+                if let Some(lease) = self.store.lease(chosen).await? {
+                    let item = self.store.item_by_id(lease.item_id).await?;
+                    return Ok(Some(task(&item, lease.protocol_version, lease.expires_at)));
+                }
+            }
+            return Ok(None);
         }
         match self.store.lease(request(Purpose::Regular)).await? {
             Some(lease) => {
@@ -784,6 +823,69 @@ impl Core {
             gold,
             qualification: enrolment.map(|e| e.phase.as_str().to_string()),
         })
+    }
+
+    /// Cost-aware routing (the cost policy): among the first [`ROUTING_FRONTIER`] open items
+    /// the annotator may label, those whose budget pays for their read and for which nobody
+    /// else who could still read them offers more expected information per unit of cost; of
+    /// those, the one where this annotator's read is worth most. `None` when the annotator is
+    /// nobody's best value now (a senior reader waits until an item stays uncertain after the
+    /// cheaper reads).
+    async fn route(&self, ctx: &Context, annotator: &User, budget: f64) -> CoreResult<Option<i64>> {
+        let Some(task) = ctx.parsed.primary_task() else {
+            return Ok(None);
+        };
+        let my_cost = ctx
+            .costs
+            .get(&annotator.id)
+            .copied()
+            .unwrap_or(annotator.cost);
+        let snapshot = self.snapshot(ctx).await?;
+        let candidates = self
+            .store
+            .routing_candidates(ctx.project.id, annotator.id, ROUTING_FRONTIER)
+            .await?;
+        let mut best: Option<(f64, i64)> = None;
+        for (item, reads) in candidates {
+            let readers: Vec<i64> = reads.iter().map(|a| a.annotator_id).collect();
+            let spent: f64 = readers
+                .iter()
+                .map(|r| ctx.costs.get(r).copied().unwrap_or(1.0))
+                .sum();
+            if spent + my_cost > budget + 1e-9 {
+                continue;
+            }
+            let labels: Vec<(i64, usize)> = reads
+                .iter()
+                .filter_map(|a| {
+                    let class = a.value.get(&task.id)?.as_str()?;
+                    Some((
+                        a.annotator_id,
+                        snapshot.classes.iter().position(|c| c == class)?,
+                    ))
+                })
+                .collect();
+            let post = snapshot
+                .posterior(&labels)
+                .map_or_else(|| snapshot.prior.clone(), |(_, p)| p);
+            let value = |id: i64, cost: f64| snapshot.expected_information(&post, id) / cost;
+            let mine = value(annotator.id, my_cost);
+            let others = ctx
+                .costs
+                .iter()
+                .filter(|&(id, cost)| {
+                    *id != annotator.id && !readers.contains(id) && spent + cost <= budget + 1e-9
+                })
+                .map(|(id, cost)| value(*id, *cost))
+                .fold(0.0, f64::max);
+            if mine + 1e-12 < others {
+                continue;
+            }
+            if best.is_none_or(|(v, _)| mine > v) {
+                best = Some((mine, item));
+            }
+        }
+        Ok(best.map(|(_, item)| item))
     }
 
     /// The quality rules' verdict after a gold answer: the annotator's new standing, when it
@@ -1094,6 +1196,16 @@ impl Core {
             .await?;
         let input = self.consensus_input(&ctx).await?;
         let n_annotations = input.rows.len();
+        // Who read each item (for the cost policy's budget).
+        let mut readers: HashMap<i64, Vec<i64>> = HashMap::new();
+        if matches!(ctx.settings.overlap, crate::policy::Overlap::Cost { .. }) {
+            for row in input.rows.iter() {
+                readers
+                    .entry(row.item_id)
+                    .or_default()
+                    .push(row.annotator_id);
+            }
+        }
         let params = MethodParams {
             seed: ctx.settings.seed,
             ..MethodParams::default()
@@ -1124,6 +1236,10 @@ impl Core {
             // An item the policy sent to adjudication is decided again: a run whose skills are
             // better known may now be confident (an item can reach its cap while the early
             // skill estimates are poor). One a person flagged stays in the queue.
+            let affordable = affordable(
+                &ctx,
+                readers.get(&row.item_id).map_or(&[][..], Vec::as_slice),
+            );
             let redecide = match state.phase {
                 ItemPhase::Open | ItemPhase::Complete => true,
                 ItemPhase::Adjudication => !state.flagged,
@@ -1134,6 +1250,7 @@ impl Core {
                     state.n_labels as u32,
                     Some((label.clone(), row.confidence)),
                     ctx.settings.accept,
+                    affordable,
                 )
             });
             let phase = decision.as_ref().map_or(state.phase, |d| d.phase);
@@ -1616,8 +1733,11 @@ fn decider(
     let task = ctx.parsed.primary_task().map(|t| t.id.clone());
     let overlap = ctx.settings.overlap;
     let accept = ctx.settings.accept;
+    let costs = ctx.costs.clone();
     move |annotations: &[Annotation]| {
         let n_labels = annotations.len() as u32;
+        let readers: Vec<i64> = annotations.iter().map(|a| a.annotator_id).collect();
+        let affordable = affordable_with(&overlap, &costs, &readers);
         let top = task.as_ref().and_then(|task| {
             let labels: Vec<(i64, usize)> = annotations
                 .iter()
@@ -1630,8 +1750,31 @@ fn decider(
             let (best, post) = snapshot.posterior(&labels)?;
             Some((json!({ task: snapshot.classes[best] }), post[best]))
         });
-        overlap.decide(n_labels, top, accept)
+        overlap.decide(n_labels, top, accept, affordable)
     }
+}
+
+/// Under the cost policy: whether the item's remaining budget, after what `readers` cost,
+/// pays for a read by someone who has not read it. `true` under the other policies.
+fn affordable(ctx: &Context, readers: &[i64]) -> bool {
+    affordable_with(&ctx.settings.overlap, &ctx.costs, readers)
+}
+
+fn affordable_with(
+    overlap: &crate::policy::Overlap,
+    costs: &HashMap<i64, f64>,
+    readers: &[i64],
+) -> bool {
+    let crate::policy::Overlap::Cost { budget, .. } = *overlap else {
+        return true;
+    };
+    let spent: f64 = readers
+        .iter()
+        .map(|r| costs.get(r).copied().unwrap_or(1.0))
+        .sum();
+    costs
+        .iter()
+        .any(|(id, cost)| !readers.contains(id) && spent + cost <= budget + 1e-9)
 }
 
 /// A project's annotations of the primary task, ready to fit.

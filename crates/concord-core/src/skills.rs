@@ -168,6 +168,33 @@ impl SkillSnapshot {
     }
 }
 
+impl SkillSnapshot {
+    /// The expected information, in nats, that one more read by `annotator` brings about an
+    /// item whose posterior is `post`: the mutual information between the true class and
+    /// their answer, `H(post) − Σ_g P(g) · H(post | g)` (Lindley, "On a measure of the
+    /// information provided by an experiment", 1956, doi:10.1214/aoms/1177728069).
+    pub fn expected_information(&self, post: &[f64], annotator: i64) -> f64 {
+        let m = self.confusion.get(&annotator).unwrap_or(&self.fallback);
+        let entropy =
+            |p: &[f64]| -> f64 { p.iter().filter(|&&x| x > 0.0).map(|&x| -x * x.ln()).sum() };
+        let k = post.len();
+        let mut after = 0.0;
+        let mut joint = vec![0.0; k];
+        // Column g of the confusion matrix: P(answer g | true class t) for every t.
+        for column in (0..k).map(|g| m.iter().map(move |row| row[g])) {
+            for ((j, p), m_tg) in joint.iter_mut().zip(post).zip(column) {
+                *j = p * m_tg;
+            }
+            let p_g: f64 = joint.iter().sum();
+            if p_g > 0.0 {
+                joint.iter_mut().for_each(|j| *j /= p_g);
+                after += p_g * entropy(&joint);
+            }
+        }
+        (entropy(post) - after).max(0.0)
+    }
+}
+
 fn one_coin(k: usize, accuracy: f64) -> Vec<Vec<f64>> {
     let off = if k > 1 {
         (1.0 - accuracy) / (k - 1) as f64
@@ -213,6 +240,21 @@ fn pooled(confusion: &HashMap<i64, Vec<Vec<f64>>>, k: usize) -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_information_is_mutual_information() {
+        let mut s = SkillSnapshot::uninformed(vec!["a".into(), "b".into()]);
+        s.confusion.insert(1, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+        s.confusion.insert(2, vec![vec![0.5, 0.5], vec![0.5, 0.5]]);
+        let uniform = [0.5, 0.5];
+        assert!((s.expected_information(&uniform, 1) - 2f64.ln()).abs() < 1e-12);
+        assert!(s.expected_information(&uniform, 2).abs() < 1e-12);
+        // A settled item gains nothing from anyone.
+        assert!(s.expected_information(&[1.0, 0.0], 1).abs() < 1e-12);
+        // The fallback (0.75 one-coin) is in between.
+        let fallback = s.expected_information(&uniform, 99);
+        assert!(fallback > 0.1 && fallback < 2f64.ln());
+    }
 
     #[test]
     fn uninformed_posterior_is_a_soft_vote() {

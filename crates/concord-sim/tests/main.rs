@@ -332,3 +332,58 @@ async fn a_drop_in_skill_puts_an_expert_on_probation_and_the_trail_shows_it() {
             .is_err()
     );
 }
+
+/// With readers of different costs (residents 1, radiologists 3, subspecialists 8), cost-aware
+/// routing reaches the accuracy of adaptive overlap at a lower cost: cheap reads first, senior
+/// reads only where the item stays uncertain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cost_aware_routing_matches_adaptive_accuracy_for_less() {
+    let pool = Pool::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/simulator/pool-costs.toml"),
+        4,
+    )
+    .unwrap();
+    let policy = |p: &str| {
+        let mut s = Simulation::new(pool.clone(), 600, 4, p.parse::<Overlap>().unwrap(), "ds");
+        s.seed = 1;
+        s
+    };
+    let (adaptive, cost) = tokio::join!(
+        run(policy("adaptive:2..6@0.95")),
+        run(policy("cost:20@0.95"))
+    );
+    for r in [&adaptive, &cost] {
+        eprintln!(
+            "{}: accuracy {:.4}, labels/item {:.2}, cost/item {:.2}, adjudication {:.3}, by \
+             expert {:?}",
+            r.policy,
+            r.accuracy,
+            r.labels_per_item,
+            r.cost_per_item,
+            r.adjudication_rate,
+            r.labels_by_annotator
+        );
+    }
+    assert!(
+        cost.accuracy >= adaptive.accuracy - 0.005,
+        "cost-aware {} vs adaptive {}",
+        cost.accuracy,
+        adaptive.accuracy
+    );
+    assert!(
+        cost.cost_per_item <= 0.8 * adaptive.cost_per_item,
+        "cost-aware {} vs adaptive {} per item",
+        cost.cost_per_item,
+        adaptive.cost_per_item
+    );
+    // Residents do most of the reading.
+    let by = |prefix: &str| -> usize {
+        cost.labels_by_annotator
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(_, k)| k)
+            .sum()
+    };
+    assert!(by("res-") > by("rad-") + by("sub-"));
+}

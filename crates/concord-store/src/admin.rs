@@ -400,6 +400,29 @@ pub(crate) fn set_enrolment(
     Ok(())
 }
 
+/// See [`crate::Store::routing_candidates`].
+pub(crate) fn routing_candidates(
+    db: &Connection,
+    project_id: i64,
+    annotator_id: i64,
+    limit: i64,
+) -> StoreResult<Vec<(i64, Vec<Annotation>)>> {
+    let items: Vec<i64> = db
+        .prepare_cached(
+            "SELECT s.item_id FROM item_state s WHERE s.project_id = ?1 AND s.is_gold = 0 \
+             AND s.state = 'open' AND s.n_labels + s.n_leased < s.needed \
+             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = s.item_id \
+             AND a.annotator_id = ?2) ORDER BY s.seq LIMIT ?3",
+        )?
+        .query_map(params![project_id, annotator_id, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push((item, crate::direct::item_annotations(db, item)?));
+    }
+    Ok(out)
+}
+
 /// See [`crate::Store::recent_gold_answers`].
 pub(crate) fn recent_gold_answers(
     db: &Connection,

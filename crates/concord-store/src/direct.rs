@@ -274,6 +274,20 @@ fn annotation(row: &Row<'_>) -> StoreResult<Annotation> {
     })
 }
 
+/// The current (not superseded) annotations of an item, by id.
+pub(crate) fn item_annotations(db: &Connection, item_id: i64) -> StoreResult<Vec<Annotation>> {
+    let mut statement = db.prepare_cached(&format!(
+        "SELECT {ANNOTATION_COLUMNS} FROM annotations a WHERE a.item_id = ?1 AND \
+         NOT EXISTS (SELECT 1 FROM annotations b WHERE b.supersedes = a.id) ORDER BY a.id"
+    ))?;
+    let mut rows = statement.query(params![item_id])?;
+    let mut current = Vec::new();
+    while let Some(row) = rows.next()? {
+        current.push(annotation(row)?);
+    }
+    Ok(current)
+}
+
 /// An annotation and its audit record text from a row of
 /// [`crate::audit::ANNOTATION_RECORD_COLUMNS`].
 fn annotation_with_record(row: &Row<'_>) -> StoreResult<(Annotation, String)> {
@@ -434,12 +448,26 @@ pub(crate) fn lease(
              ORDER BY s.n_labels + s.n_leased, s.seq LIMIT 1"
         }
     };
-    let candidate: Option<i64> = tx
-        .prepare_cached(sql)?
-        .query_row(params![request.project_id, request.annotator_id], |r| {
-            r.get(0)
-        })
-        .optional()?;
+    let candidate: Option<i64> = match (request.purpose, request.item_id) {
+        (Purpose::Regular, Some(item_id)) => tx
+            .prepare_cached(
+                "SELECT s.item_id FROM item_state s WHERE s.item_id = ?3 AND s.project_id = ?1 \
+                 AND s.is_gold = 0 AND s.state = 'open' AND s.n_labels + s.n_leased < s.needed \
+                 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = s.item_id \
+                 AND a.annotator_id = ?2)",
+            )?
+            .query_row(
+                params![request.project_id, request.annotator_id, item_id],
+                |r| r.get(0),
+            )
+            .optional()?,
+        _ => tx
+            .prepare_cached(sql)?
+            .query_row(params![request.project_id, request.annotator_id], |r| {
+                r.get(0)
+            })
+            .optional()?,
+    };
     let Some(item_id) = candidate else {
         return Ok(None);
     };
@@ -552,18 +580,7 @@ pub(crate) fn submit(
         )?
         .query_row(params![new.now, new.item_id], |r| r.get(0))?;
     if is_gold == 0 {
-        let current = {
-            let mut statement = tx.prepare_cached(&format!(
-                "SELECT {ANNOTATION_COLUMNS} FROM annotations a WHERE a.item_id = ?1 AND \
-                 NOT EXISTS (SELECT 1 FROM annotations b WHERE b.supersedes = a.id) ORDER BY a.id"
-            ))?;
-            let mut rows = statement.query(params![new.item_id])?;
-            let mut current = Vec::new();
-            while let Some(row) = rows.next()? {
-                current.push(annotation(row)?);
-            }
-            current
-        };
+        let current = item_annotations(tx, new.item_id)?;
         let decision = decide(&current);
         tx.prepare_cached(
             "UPDATE item_state SET needed = ?1, state = ?2, label = ?3, confidence = ?4, reason = ?5, \

@@ -200,6 +200,14 @@ pub trait Store: Send + Sync {
         actor: Option<i64>,
         now: Millis,
     ) -> StoreResult<()>;
+    /// The open regular items the annotator may label next, in import order, at most `limit`,
+    /// each with its current annotations (for the core's cost-aware routing).
+    async fn routing_candidates(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Vec<Annotation>)>>;
     /// An annotator's most recent answers on gold items (value given, gold answer), newest
     /// first, at most `limit`.
     async fn recent_gold_answers(

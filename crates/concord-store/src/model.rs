@@ -347,6 +347,9 @@ pub struct LeaseRequest {
     pub now: Millis,
     /// Lease length.
     pub lease_ms: i64,
+    /// Lease this regular item (chosen by the core's routing), if it still needs a label and
+    /// the annotator never had it; `None`: the store picks.
+    pub item_id: Option<i64>,
 }
 
 /// A lease or a finished assignment.

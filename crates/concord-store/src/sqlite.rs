@@ -375,6 +375,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn routing_candidates(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Vec<Annotation>)>> {
+        self.direct
+            .read(|db| crate::admin::routing_candidates(db, project_id, annotator_id, limit))
+            .await
+    }
+
     async fn recent_gold_answers(
         &self,
         project_id: i64,

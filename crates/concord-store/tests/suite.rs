@@ -42,6 +42,7 @@ fn lease_request(
         protocol_version: 1,
         now,
         lease_ms: 1000,
+        item_id: None,
     }
 }
 

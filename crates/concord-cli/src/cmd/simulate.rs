@@ -31,7 +31,9 @@ use std::process::ExitCode;
   accuracy_after = 0.4    # this accuracy (tests the quality rules)
 
 Policies: fixed:K (K labels per item); adaptive:MIN..MAX@T (after MIN labels, one more
-while the top class's posterior is below T; at MAX, adjudication).
+while the top class's posterior is below T; at MAX, adjudication); cost:BUDGET[@T] (two
+reads, then one more while below T (default 0.95) from the expert with the most expected
+information per unit of cost, as long as the item's budget pays for it; then adjudication).
 
 Examples:
   concord simulate --pool pool.toml --items 3000 --classes 4 --policy adaptive:2..6@0.95 --method ds --seed 1
@@ -54,7 +56,7 @@ pub(crate) struct Args {
     /// Class prevalence, comma-separated, summing to 1 (default: balanced).
     #[arg(long, value_name = "p1,p2,…", value_delimiter = ',')]
     prevalence: Option<Vec<f64>>,
-    /// Overlap policy: fixed:K or adaptive:MIN..MAX@T.
+    /// Overlap policy: fixed:K, adaptive:MIN..MAX@T or cost:BUDGET[@T].
     #[arg(long, value_name = "POLICY")]
     policy: Overlap,
     /// Truth-inference method, for the engine's skill estimates and the final consensus.

@@ -33,8 +33,11 @@ struct CreateArgs {
     /// The protocol: label tasks, classes with definitions and examples, decision rules.
     #[arg(long, value_name = "FILE")]
     protocol: PathBuf,
-    /// Labels per item: `fixed:K`, or `adaptive:MIN..MAX@THRESHOLD` (ask one more expert only
-    /// while the top class's posterior is below THRESHOLD; at MAX, adjudication).
+    /// Labels per item: `fixed:K`; `adaptive:MIN..MAX@THRESHOLD` (ask one more expert only
+    /// while the top class's posterior is below THRESHOLD; at MAX, adjudication); or
+    /// `cost:BUDGET[@THRESHOLD]` (two reads, then one more while uncertain from the annotator
+    /// with the most expected information per unit of cost, within the item's budget; each
+    /// annotator's cost is set with `concord user add --cost`).
     #[arg(long, default_value = "fixed:3", value_parser = |s: &str| s.parse::<Overlap>())]
     overlap: Overlap,
     /// Share of each annotator's assignments that are gold items, indistinguishable to them.
