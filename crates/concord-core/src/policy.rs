@@ -357,6 +357,10 @@ pub struct Settings {
     /// Automatic probation and suspension, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<QualityRules>,
+    /// Gold answers per annotator and 24 hours that show the reference answer after
+    /// submission (`None`: every one), so the gold set cannot be harvested wholesale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold_feedback_per_day: Option<u32>,
 }
 
 impl Default for Settings {
@@ -371,6 +375,7 @@ impl Default for Settings {
             refit_every: 500,
             seed: 0,
             rules: None,
+            gold_feedback_per_day: None,
         }
     }
 }

@@ -462,24 +462,32 @@ impl Core {
                     .push((a.annotator_id, c.to_string()));
             }
         }
-        let mut involving: HashMap<String, usize> = HashMap::new();
+        // Every skilled read pair by its (unordered) classes, and the splits by item.
+        let mut pair_counts: HashMap<(String, String), usize> = HashMap::new();
         let mut splits: HashMap<(String, String), HashMap<i64, usize>> = HashMap::new();
         for (item, reads) in &by_item {
             for (i, (_, x)) in reads.iter().enumerate() {
                 for (_, y) in &reads[i + 1..] {
-                    *involving.entry(x.clone()).or_default() += 1;
+                    let key = if x <= y {
+                        (x.clone(), y.clone())
+                    } else {
+                        (y.clone(), x.clone())
+                    };
+                    *pair_counts.entry(key.clone()).or_default() += 1;
                     if x != y {
-                        *involving.entry(y.clone()).or_default() += 1;
-                        let key = if x < y {
-                            (x.clone(), y.clone())
-                        } else {
-                            (y.clone(), x.clone())
-                        };
                         *splits.entry(key).or_default().entry(*item).or_default() += 1;
                     }
                 }
             }
         }
+        // Read pairs with at least one read of `a` or `b`.
+        let involving = |a: &str, b: &str| -> usize {
+            pair_counts
+                .iter()
+                .filter(|((x, y), _)| [x, y].iter().any(|c| *c == a || *c == b))
+                .map(|(_, n)| n)
+                .sum()
+        };
         let definition = |c: &str| {
             task.classes
                 .iter()
@@ -493,8 +501,7 @@ impl Core {
                 let n: usize = items.values().sum();
                 let mut examples: Vec<(usize, &i64)> = items.iter().map(|(i, c)| (*c, i)).collect();
                 examples.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
-                let pairs_involving = involving.get(&a).copied().unwrap_or(0)
-                    + involving.get(&b).copied().unwrap_or(0);
+                let pairs_involving = involving(&a, &b);
                 AmbiguousPair {
                     splits: n,
                     rate: n as f64 / pairs_involving.max(1) as f64,

@@ -237,6 +237,9 @@ type ContextCache = Mutex<HashMap<String, (Arc<Context>, Instant)>>;
 /// at most this much later and never mixes versions within one label.
 const CONTEXT_TTL: Duration = Duration::from_secs(1);
 
+/// A day in milliseconds (the window of the gold-feedback limit).
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// Open items cost-aware routing considers for one lease (the first in import order the
 /// annotator may label), so choosing stays cheap whatever the project's size.
 pub const ROUTING_FRONTIER: i64 = 64;
@@ -813,11 +816,28 @@ impl Core {
         if submitted.purpose == Purpose::Regular {
             self.note_new_label(&ctx);
         }
-        let gold = item.gold.as_ref().map(|reference| GoldFeedback {
-            correct: correct == Some(true),
-            reference: reference.clone(),
-            definition: definition_of(&ctx.parsed, reference),
-        });
+        // Feedback on gold is rate-limited (when the project sets a limit) so that the gold set
+        // does not leak wholesale: the first N gold answers in any 24 hours get it. Silently:
+        // saying it was withheld would tell the annotator the item was gold.
+        let feedback_allowed = match (&item.gold, ctx.settings.gold_feedback_per_day) {
+            (Some(_), Some(limit)) => {
+                let recent = self
+                    .store
+                    .gold_answers_since(ctx.project.id, annotator.id, now - DAY_MS)
+                    .await?;
+                recent <= i64::from(limit)
+            }
+            _ => true,
+        };
+        let gold = item
+            .gold
+            .as_ref()
+            .filter(|_| feedback_allowed)
+            .map(|reference| GoldFeedback {
+                correct: correct == Some(true),
+                reference: reference.clone(),
+                definition: definition_of(&ctx.parsed, reference),
+            });
         Ok(Receipt {
             annotation_id: submitted.annotation.id,
             gold,

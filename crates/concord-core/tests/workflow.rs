@@ -364,3 +364,31 @@ async fn incremental_consensus_equals_a_fresh_read() {
     let b = fresh_core.export(&admin, "p").await.unwrap();
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
 }
+
+/// With a gold-feedback limit, only the first N gold answers in 24 hours show the reference
+/// answer; the rest get no feedback (and no hint that the item was gold).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gold_feedback_is_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, admin) = core(dir.path()).await;
+    let items = dir.path().join("items.jsonl");
+    let truth: HashMap<String, String> = items_file(&items, 40, 2, 3).into_iter().collect();
+    let mut s = settings("fixed:1");
+    s.gold_rate = 1.0;
+    s.gold_feedback_per_day = Some(3);
+    core.create_project(&admin, "p", crate::util::PROTOCOL, s)
+        .await
+        .unwrap();
+    core.import_items(&admin, "p", &items).await.unwrap();
+    let annotator = add_user(&core, &admin, "ann", vec![Role::Annotator]).await;
+    let mut feedback = Vec::new();
+    for _ in 0..6 {
+        let task = core.next("p", &annotator).await.unwrap().unwrap();
+        let receipt = core
+            .submit("p", &annotator, &task.item, &truth[&task.item], None)
+            .await
+            .unwrap();
+        feedback.push(receipt.gold.is_some());
+    }
+    assert_eq!(feedback, [true, true, true, false, false, false]);
+}

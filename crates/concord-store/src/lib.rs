@@ -208,6 +208,14 @@ pub trait Store: Send + Sync {
         annotator_id: i64,
         limit: i64,
     ) -> StoreResult<Vec<(i64, Vec<Annotation>)>>;
+    /// How many gold items the annotator answered in the project since `since` (superseded
+    /// answers included).
+    async fn gold_answers_since(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        since: Millis,
+    ) -> StoreResult<i64>;
     /// An annotator's most recent answers on gold items (value given, gold answer), newest
     /// first, at most `limit`.
     async fn recent_gold_answers(

@@ -386,6 +386,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn gold_answers_since(
+        &self,
+        project_id: i64,
+        annotator_id: i64,
+        since: Millis,
+    ) -> StoreResult<i64> {
+        self.direct
+            .read(|db| {
+                Ok(db
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM annotations a JOIN items i ON i.id = a.item_id \
+                         WHERE a.project_id = ?1 AND a.annotator_id = ?2 AND a.created_at >= ?3 \
+                         AND i.gold IS NOT NULL",
+                    )?
+                    .query_row(rusqlite::params![project_id, annotator_id, since], |r| {
+                        r.get(0)
+                    })?)
+            })
+            .await
+    }
+
     async fn recent_gold_answers(
         &self,
         project_id: i64,

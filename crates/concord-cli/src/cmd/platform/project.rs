@@ -77,6 +77,10 @@ struct CreateArgs {
     /// Gold answers needed in the window before a quality rule applies.
     #[arg(long, value_name = "N", default_value_t = 10)]
     rule_min_gold: u32,
+    /// Show the reference answer after at most this many gold items per annotator and 24 hours
+    /// (default: after every one), so the gold set cannot be harvested.
+    #[arg(long, value_name = "N")]
+    gold_feedback_per_day: Option<u32>,
     /// Share of assignments that are gold items while on probation.
     #[arg(long, value_name = "RATE", default_value_t = 0.3)]
     probation_gold_rate: f64,
@@ -158,6 +162,7 @@ pub(crate) fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                 lease_seconds: args.lease_seconds,
                 refit_every: args.refit_every,
                 seed: args.seed,
+                gold_feedback_per_day: args.gold_feedback_per_day,
                 rules: (args.probation_below.is_some() || args.suspend_below.is_some()).then(
                     || QualityRules {
                         window: args.rule_window,
