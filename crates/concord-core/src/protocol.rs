@@ -361,6 +361,15 @@ pub enum ValueError {
 }
 
 impl Task {
+    /// The definition of one of the task's classes (empty when the class has none or is not
+    /// the task's).
+    pub fn definition(&self, class: &str) -> &str {
+        self.classes
+            .iter()
+            .find(|c| c.id == class)
+            .map_or("", |c| c.definition.as_str())
+    }
+
     fn class_list(&self) -> String {
         self.classes
             .iter()

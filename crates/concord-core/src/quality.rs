@@ -372,13 +372,7 @@ impl Core {
                     .push(a.item_id);
             }
         }
-        let definition = |c: &str| {
-            task.classes
-                .iter()
-                .find(|k| k.id == c)
-                .map(|k| k.definition.clone())
-                .unwrap_or_default()
-        };
+        let definition = |c: &str| task.definition(c).to_string();
         let mut confusions: Vec<Confusion> = pairs
             .into_iter()
             .map(|((reference, given), items)| Confusion {
@@ -488,13 +482,7 @@ impl Core {
                 .map(|(_, n)| n)
                 .sum()
         };
-        let definition = |c: &str| {
-            task.classes
-                .iter()
-                .find(|k| k.id == c)
-                .map(|k| k.definition.clone())
-                .unwrap_or_default()
-        };
+        let definition = |c: &str| task.definition(c).to_string();
         let mut out: Vec<AmbiguousPair> = splits
             .into_iter()
             .map(|((a, b), items)| {

@@ -1741,8 +1741,8 @@ fn definition_of(protocol: &Protocol, reference: &Value) -> Option<String> {
     let class = reference.get(&task.id)?.as_str()?;
     task.classes
         .iter()
-        .find(|c| c.id == class)
-        .map(|c| c.definition.clone())
+        .any(|c| c.id == class)
+        .then(|| task.definition(class).to_string())
 }
 
 /// The decision function run inside a submission's transaction.

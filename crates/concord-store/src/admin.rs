@@ -245,27 +245,57 @@ pub(crate) fn import_items(
             now
         ])?;
     }
-    if let Some((first, last)) = range {
-        // Ids are consecutive: the write lock is held and SQLite hands out max(rowid) + 1.
-        if last - first + 1 != items.len() as i64 {
-            return Err(StoreError::Integrity(
-                "imported item ids are not consecutive".into(),
-            ));
-        }
-        audit.append(
-            tx,
-            Event {
-                at: now,
-                actor,
-                action: "items.import",
-                entity: format!("project:{project_id}"),
-                before: None,
-                after: Some(import_record(tx, project_id, first, last)?),
-                reason: None,
-            },
-        )?;
-    }
+    let record = |first, last| import_record(tx, project_id, first, last);
+    append_import(
+        tx,
+        audit,
+        "items.import",
+        project_id,
+        range,
+        items.len(),
+        record,
+        actor,
+        now,
+    )?;
     Ok(items.len())
+}
+
+/// Appends the event of an import of consecutive rows `range` (`n` of them), whose canonical
+/// text `record` builds from the id range.
+#[allow(clippy::too_many_arguments)]
+fn append_import(
+    tx: &Connection,
+    audit: &mut Appender<'_>,
+    action: &str,
+    project_id: i64,
+    range: Option<(i64, i64)>,
+    n: usize,
+    record: impl Fn(i64, i64) -> StoreResult<String>,
+    actor: Option<i64>,
+    now: Millis,
+) -> StoreResult<()> {
+    let Some((first, last)) = range else {
+        return Ok(());
+    };
+    // Ids are consecutive: the write lock is held and SQLite hands out max(rowid) + 1.
+    if last - first + 1 != n as i64 {
+        return Err(StoreError::Integrity(format!(
+            "{action}: imported row ids are not consecutive"
+        )));
+    }
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor,
+            action,
+            entity: format!("project:{project_id}"),
+            before: None,
+            after: Some(record(first, last)?),
+            reason: None,
+        },
+    )?;
+    Ok(())
 }
 
 /// See [`crate::Store::import_predictions`].
@@ -309,25 +339,18 @@ pub(crate) fn import_predictions(
             })?;
         range = Some(range.map_or((id, id), |(first, _)| (first, id)));
     }
-    if let Some((first, last)) = range {
-        if last - first + 1 != rows.len() as i64 {
-            return Err(StoreError::Integrity(
-                "imported prediction ids are not consecutive".into(),
-            ));
-        }
-        audit.append(
-            tx,
-            Event {
-                at: now,
-                actor,
-                action: "predictions.import",
-                entity: format!("project:{project_id}"),
-                before: None,
-                after: Some(predictions_record(tx, project_id, first, last)?),
-                reason: None,
-            },
-        )?;
-    }
+    let record = |first, last| predictions_record(tx, project_id, first, last);
+    append_import(
+        tx,
+        audit,
+        "predictions.import",
+        project_id,
+        range,
+        rows.len(),
+        record,
+        actor,
+        now,
+    )?;
     Ok(rows.len())
 }
 

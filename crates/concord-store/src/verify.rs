@@ -708,6 +708,87 @@ fn compare_table(
     Ok(n)
 }
 
+/// A kind of import that records a range of consecutive row ids with a digest of the rows.
+struct RangeImport {
+    /// The table the rows are in.
+    table: &'static str,
+    /// What the rows are, for messages: plural, and one or more.
+    plural: &'static str,
+    some: &'static str,
+    /// How a message names the import.
+    import: &'static str,
+    /// The import's canonical text from its range.
+    record: fn(&Connection, i64, i64, i64) -> StoreResult<String>,
+}
+
+impl RangeImport {
+    const ITEMS: Self = Self {
+        table: "items",
+        plural: "items",
+        some: "item(s)",
+        import: "the import",
+        record: import_record,
+    };
+    const PREDICTIONS: Self = Self {
+        table: "predictions",
+        plural: "predictions",
+        some: "prediction(s)",
+        import: "their import",
+        record: predictions_record,
+    };
+}
+
+/// Checks each recorded import of `kind` against its rows now, and that no row belongs to no
+/// import. Returns the imports that match.
+fn check_range_imports(
+    db: &Connection,
+    recorded: &[(i64, String)],
+    kind: RangeImport,
+    push: &mut impl FnMut(Option<i64>, BreakKind, String),
+) -> StoreResult<i64> {
+    #[derive(serde::Deserialize)]
+    struct Range {
+        project_id: i64,
+        first_id: i64,
+        last_id: i64,
+    }
+    let mut n = 0;
+    let mut covered = 0i64;
+    for (seq, after) in recorded {
+        let Ok(r) = serde_json::from_str::<Range>(after) else {
+            continue;
+        };
+        covered += r.last_id - r.first_id + 1;
+        if (kind.record)(db, r.project_id, r.first_id, r.last_id)? == *after {
+            n += 1;
+        } else {
+            push(
+                Some(*seq),
+                BreakKind::RecordChanged,
+                format!(
+                    "{} #{}..#{} differ from what {} (event {seq}) recorded",
+                    kind.plural, r.first_id, r.last_id, kind.import
+                ),
+            );
+        }
+    }
+    let stored: i64 = db.query_row(&format!("SELECT COUNT(*) FROM {}", kind.table), [], |r| {
+        r.get(0)
+    })?;
+    if stored > covered {
+        push(
+            None,
+            BreakKind::RecordUnaudited,
+            format!(
+                "{} {} belong to no audited import: written outside the application",
+                stored - covered,
+                kind.some
+            ),
+        );
+    }
+    Ok(n)
+}
+
 fn check_records(
     db: &Connection,
     chain: &Chain,
@@ -826,84 +907,16 @@ fn check_records(
     }
     checked.insert("protocol".into(), n);
 
-    // Imports: every item belongs to one, and each import's digest still matches.
-    let mut n = 0;
-    let mut covered = 0i64;
-    for (seq, after) in &chain.recorded.imports {
-        #[derive(serde::Deserialize)]
-        struct I {
-            project_id: i64,
-            first_id: i64,
-            last_id: i64,
-        }
-        let Ok(i) = serde_json::from_str::<I>(after) else {
-            continue;
-        };
-        covered += i.last_id - i.first_id + 1;
-        if import_record(db, i.project_id, i.first_id, i.last_id)? == *after {
-            n += 1;
-        } else {
-            push(
-                Some(*seq),
-                BreakKind::RecordChanged,
-                format!(
-                    "items #{}..#{} differ from what the import (event {seq}) recorded",
-                    i.first_id, i.last_id
-                ),
-            );
-        }
-    }
-    let stored_items: i64 = db.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?;
-    if stored_items > covered {
-        push(
-            None,
-            BreakKind::RecordUnaudited,
-            format!(
-                "{} item(s) belong to no audited import: written outside the application",
-                stored_items - covered
-            ),
-        );
-    }
+    // Imports: every item belongs to one, and each import's digest still matches; the same for
+    // model predictions.
+    let n = check_range_imports(db, &chain.recorded.imports, RangeImport::ITEMS, push)?;
     checked.insert("import".into(), n);
-
-    // Prediction imports, the same way.
-    let mut n = 0;
-    let mut covered = 0i64;
-    for (seq, after) in &chain.recorded.prediction_imports {
-        #[derive(serde::Deserialize)]
-        struct P {
-            project_id: i64,
-            first_id: i64,
-            last_id: i64,
-        }
-        let Ok(p) = serde_json::from_str::<P>(after) else {
-            continue;
-        };
-        covered += p.last_id - p.first_id + 1;
-        if predictions_record(db, p.project_id, p.first_id, p.last_id)? == *after {
-            n += 1;
-        } else {
-            push(
-                Some(*seq),
-                BreakKind::RecordChanged,
-                format!(
-                    "predictions #{}..#{} differ from what their import (event {seq}) recorded",
-                    p.first_id, p.last_id
-                ),
-            );
-        }
-    }
-    let stored: i64 = db.query_row("SELECT COUNT(*) FROM predictions", [], |r| r.get(0))?;
-    if stored > covered {
-        push(
-            None,
-            BreakKind::RecordUnaudited,
-            format!(
-                "{} prediction(s) belong to no audited import: written outside the application",
-                stored - covered
-            ),
-        );
-    }
+    let n = check_range_imports(
+        db,
+        &chain.recorded.prediction_imports,
+        RangeImport::PREDICTIONS,
+        push,
+    )?;
     checked.insert("predictions_import".into(), n);
 
     // Signatures: each still binds to its record's content.
