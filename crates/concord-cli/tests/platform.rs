@@ -118,7 +118,7 @@ fn a_project_from_the_command_line() {
     );
     let csv = std::fs::read_to_string(d.join("reference.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "item,label,confidence,status,labels,run");
+    assert_eq!(lines[0], "item,label,confidence,status,labels,run,cost");
     assert!(
         lines
             .iter()
@@ -127,6 +127,40 @@ fn a_project_from_the_command_line() {
     );
     let jsonl = run_ok(d, &["export", "cxr"]);
     assert_eq!(jsonl.lines().count(), 2, "gold items are not exported");
+
+    // The gold set: one unanswered gold item, retired by hand, once.
+    let gold: serde_json::Value =
+        serde_json::from_str(&run_ok(d, &["gold", "list", "cxr", "--json"])).unwrap();
+    assert_eq!(
+        gold,
+        serde_json::json!([{"item": "g-1", "gold": {"finding": "normal"}, "answers": 0,
+            "right": 0, "retired": false}])
+    );
+    run_ok(
+        d,
+        &[
+            "gold",
+            "retire",
+            "cxr",
+            "g-1",
+            "--reason",
+            "shown at grand rounds",
+        ],
+    );
+    let again = concord(d, &["gold", "retire", "cxr", "g-1", "--reason", "x"]);
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("retired already"), "{}", again.stderr);
+    let listed = run_ok(d, &["gold", "list", "cxr"]);
+    assert!(listed.contains("retired"), "{listed}");
+    // r-2's adjudication overruled an unsure consensus: not a gold candidate.
+    let candidates = concord(d, &["gold", "candidates", "cxr"]);
+    assert_eq!(candidates.code, 0, "{}", candidates.stderr);
+    assert_eq!(candidates.stdout, "");
+    assert!(
+        candidates.stderr.contains("0 gold candidate(s)"),
+        "{}",
+        candidates.stderr
+    );
 
     // Everything above is in the audit trail, and the trail verifies.
     let report: serde_json::Value =
@@ -150,6 +184,7 @@ fn a_project_from_the_command_line() {
         "adjudication.create",
         "signature.create",
         "signature.refused",
+        "gold.retire",
     ] {
         assert!(
             actions.contains(action),

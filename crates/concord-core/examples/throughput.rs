@@ -34,6 +34,9 @@ struct Args {
     refit_every: u32,
     db: Option<String>,
     consensus_only: bool,
+    /// Overrides `--min/--max/--threshold` (e.g. `cost:20@0.95`; under the cost policy the
+    /// annotators cost 1, 3 or 8 per label, 70/20/10 %).
+    overlap: Option<Overlap>,
 }
 
 fn parse() -> Args {
@@ -47,6 +50,7 @@ fn parse() -> Args {
         refit_every: 50_000,
         db: None,
         consensus_only: false,
+        overlap: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +64,7 @@ fn parse() -> Args {
             "--threshold" => args.threshold = value().parse().unwrap(),
             "--refit-every" => args.refit_every = value().parse().unwrap(),
             "--db" => args.db = Some(value()),
+            "--overlap" => args.overlap = Some(value().parse().unwrap()),
             // Times one consensus run over the project an earlier run left in `--db`.
             "--consensus-only" => args.consensus_only = true,
             other => panic!("unknown flag {other}"),
@@ -122,12 +127,14 @@ async fn run(args: Args) {
         return;
     }
     let admin = core.init_admin("admin", None).await.unwrap();
+    let overlap = args.overlap.unwrap_or(Overlap::Adaptive {
+        min: args.min,
+        max: args.max,
+        threshold: args.threshold,
+    });
+    let priced = matches!(overlap, Overlap::Cost { .. });
     let settings = Settings {
-        overlap: Overlap::Adaptive {
-            min: args.min,
-            max: args.max,
-            threshold: args.threshold,
-        },
+        overlap,
         refit_every: args.refit_every,
         lease_seconds: 3600,
         ..Settings::default()
@@ -157,6 +164,11 @@ async fn run(args: Args) {
 
     let mut annotators = Vec::new();
     for a in 0..args.annotators {
+        let cost = match (priced, a % 10) {
+            (false, _) | (true, 0..=6) => 1.0,
+            (true, 7 | 8) => 3.0,
+            _ => 8.0,
+        };
         let user = core
             .add_user(
                 &admin,
@@ -165,7 +177,7 @@ async fn run(args: Args) {
                     roles: vec![Role::Annotator],
                     password: None,
                     qualification: None,
-                    cost: 1.0,
+                    cost,
                 },
             )
             .await
@@ -190,16 +202,16 @@ async fn run(args: Args) {
         let submitted = submitted.clone();
         handles.push(tokio::spawn(async move {
             let mut rng = ChaCha8Rng::seed_from_u64(w as u64);
-            let mut active: Vec<bool> = vec![true; mine.len()];
-            while active.iter().any(|&a| a) {
-                for (i, (user, accuracy)) in mine.iter().enumerate() {
-                    if !active[i] {
-                        continue;
-                    }
+            // Until a whole pass over this worker's annotators finds no work: under the cost
+            // policy an annotator with nothing now may be the best reader later.
+            let mut progress = true;
+            while progress {
+                progress = false;
+                for (user, accuracy) in &mine {
                     let Some(task) = core.next("bench", user).await.unwrap() else {
-                        active[i] = false;
                         continue;
                     };
+                    progress = true;
                     let right = truth[&task.item];
                     let value = if rng.random::<f64>() < *accuracy {
                         right
@@ -235,7 +247,7 @@ async fn run(args: Args) {
             "items": args.items,
             "annotators": args.annotators,
             "workers": args.workers,
-            "overlap": format!("adaptive:{}..{}@{}", args.min, args.max, args.threshold),
+            "overlap": overlap.to_string(),
             "submissions": n,
             "labeling_seconds": labeling_seconds,
             "submissions_per_second": n as f64 / labeling_seconds,

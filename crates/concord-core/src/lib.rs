@@ -9,6 +9,7 @@
 //! - [`service`]: [`Core`], every workflow operation with its role check.
 //! - [`plan`]: the truthing plan, locked and signed before reads, and deviations from it.
 //! - [`provenance`]: everything that made one item's label.
+//! - [`gold`]: the gold set's lifecycle: candidates from adjudicated items, exposure, retirement.
 //! - [`quality`]: annotator quality: gold accuracy and consensus agreement with credible
 //!   intervals, per-class skill, trend, leaked gold.
 //! - [`release`]: frozen, signed releases, their exports, the test-set firewall and reader
@@ -19,6 +20,7 @@
 
 pub mod auth;
 pub mod edge;
+pub mod gold;
 pub mod items;
 pub mod plan;
 pub mod policy;

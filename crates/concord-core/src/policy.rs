@@ -272,6 +272,15 @@ pub struct QualityRules {
     pub suspend_below: f64,
     /// Share of assignments that are gold while on probation.
     pub probation_gold_rate: f64,
+    /// The weight of a label given on probation, in (0, 1]: its likelihood is raised to this
+    /// power in every posterior (after each submission and in consensus runs), so it counts
+    /// as this fraction of a label of the same measured skill.
+    #[serde(default = "default_probation_weight")]
+    pub probation_weight: f64,
+}
+
+fn default_probation_weight() -> f64 {
+    0.5
 }
 
 impl Default for QualityRules {
@@ -282,6 +291,7 @@ impl Default for QualityRules {
             probation_below: 0.7,
             suspend_below: 0.0,
             probation_gold_rate: 0.3,
+            probation_weight: default_probation_weight(),
         }
     }
 }
@@ -322,6 +332,12 @@ impl QualityRules {
                 ));
             }
         }
+        if !(self.probation_weight > 0.0 && self.probation_weight <= 1.0) {
+            return Err(format!(
+                "quality rules: the probation weight must be in (0, 1], got {}",
+                self.probation_weight
+            ));
+        }
         if self.suspend_below > self.probation_below {
             return Err(format!(
                 "quality rules: the suspension bound {} is above the probation bound {}",
@@ -361,6 +377,10 @@ pub struct Settings {
     /// submission (`None`: every one), so the gold set cannot be harvested wholesale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gold_feedback_per_day: Option<u32>,
+    /// Retire a gold item (never serve it again) once this many annotators have answered it
+    /// (`None`: never), so over-exposed gold leaves the set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_gold_after: Option<u32>,
 }
 
 impl Default for Settings {
@@ -376,6 +396,7 @@ impl Default for Settings {
             seed: 0,
             rules: None,
             gold_feedback_per_day: None,
+            retire_gold_after: None,
         }
     }
 }
@@ -405,6 +426,9 @@ impl Settings {
         }
         if let Some(rules) = &self.rules {
             rules.check()?;
+        }
+        if self.retire_gold_after == Some(0) {
+            return Err("retire gold after must be at least 1 answer".into());
         }
         Ok(())
     }

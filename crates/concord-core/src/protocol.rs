@@ -74,6 +74,11 @@ pub struct Task {
     /// Unit of a `number` task, for display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// For a `number` task from `min` 0 to `max` 1 (or 100, a percentage): the id of the
+    /// categorical task whose answer this number is the annotator's confidence in. Concord
+    /// then measures each annotator's calibration (`concord annotators`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_of: Option<String>,
 }
 
 /// The type of a task's value.
@@ -237,6 +242,29 @@ impl Protocol {
                     task.id
                 ));
             }
+            if let Some(of) = &task.confidence_of {
+                if !self
+                    .tasks
+                    .iter()
+                    .any(|t| t.id == *of && t.kind.is_categorical())
+                {
+                    return invalid(format!(
+                        "task `{}`: `confidence_of` names `{of}`, which is not a `single` or \
+                         `ordinal` task of the protocol",
+                        task.id
+                    ));
+                }
+                if task.kind != TaskKind::Number
+                    || task.min != Some(0.0)
+                    || !matches!(task.max, Some(1.0 | 100.0))
+                {
+                    return invalid(format!(
+                        "task `{}`: a confidence is a `number` task with `min: 0` and `max: 1` \
+                         (a probability) or `max: 100` (a percentage)",
+                        task.id
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -244,6 +272,13 @@ impl Protocol {
     /// The task with this id.
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.tasks.iter().find(|t| t.id == id)
+    }
+
+    /// The confidence task of a categorical task (`confidence_of`), if the protocol has one.
+    pub fn confidence_task(&self, of: &str) -> Option<&Task> {
+        self.tasks
+            .iter()
+            .find(|t| t.confidence_of.as_deref() == Some(of))
     }
 
     /// The first categorical task: the one consensus and adaptive overlap run on.
@@ -278,6 +313,28 @@ impl Protocol {
         };
         self.validate(&value)?;
         Ok(value)
+    }
+
+    /// [`parse_value`](Self::parse_value) for a reference answer (a gold answer, an
+    /// adjudication): every task but the confidence tasks (`confidence_of`), which a reference
+    /// does not carry. With one answer task, a bare class id is enough.
+    ///
+    /// # Errors
+    /// [`ValueError`] saying which task and why.
+    pub fn parse_reference(&self, text: &str) -> Result<Value, ValueError> {
+        if self.tasks.iter().all(|t| t.confidence_of.is_none()) {
+            return self.parse_value(text);
+        }
+        let answers = Protocol {
+            tasks: self
+                .tasks
+                .iter()
+                .filter(|t| t.confidence_of.is_none())
+                .cloned()
+                .collect(),
+            ..self.clone()
+        };
+        answers.parse_value(text)
     }
 
     /// Checks a stored-form value: a JSON object with exactly one entry per task, each valid
@@ -524,6 +581,41 @@ tasks:
         let json = Protocol::parse(&serde_json::to_string(&yaml).unwrap()).unwrap();
         assert_eq!(yaml, json);
         assert_eq!(yaml.primary_task().unwrap().id, "finding");
+    }
+
+    #[test]
+    fn a_confidence_task_is_a_probability_or_a_percentage_of_a_categorical_task() {
+        let with = |confidence: &str| {
+            Protocol::parse(&format!(
+                r#"{{"name": "x", "tasks": [
+                    {{"id": "f", "type": "single", "classes": [{{"id": "a"}}, {{"id": "b"}}]}},
+                    {{"id": "n", "type": "number", "min": 0, "max": 5}},
+                    {confidence}
+                ]}}"#
+            ))
+        };
+        let p =
+            with(r#"{"id": "sure", "type": "number", "min": 0, "max": 100, "confidence_of": "f"}"#)
+                .unwrap();
+        assert_eq!(p.confidence_task("f").unwrap().id, "sure");
+        assert!(p.confidence_task("n").is_none());
+        for (bad, needle) in [
+            (
+                r#"{"id": "sure", "type": "number", "min": 0, "max": 1, "confidence_of": "n"}"#,
+                "`n`, which is not a `single` or `ordinal` task",
+            ),
+            (
+                r#"{"id": "sure", "type": "number", "min": 0, "max": 5, "confidence_of": "f"}"#,
+                "`max: 1`",
+            ),
+            (
+                r#"{"id": "sure", "type": "ordinal", "classes": [{"id": "lo"}, {"id": "hi"}], "confidence_of": "f"}"#,
+                "a confidence is a `number` task",
+            ),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("task `sure`") && err.contains(needle), "{err}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@
 
 use crate::service::{Core, CoreError, CoreResult};
 use crate::skills::SkillSnapshot;
-use concord_consensus::quality::{Proportion, beta_posterior, gold_leak_suspected};
+use concord_consensus::quality::{
+    Calibration, Proportion, beta_posterior, calibration, gold_leak_suspected,
+};
 use concord_store::{Annotation, Role, User};
 use serde::Serialize;
 use serde_json::Value;
@@ -95,7 +97,14 @@ pub struct AnnotatorQuality {
     pub trend: Vec<Window>,
     /// Gold accuracy far above consensus agreement: the gold answers may have leaked to them.
     pub leak_suspected: bool,
+    /// When the protocol asks for a confidence (`confidence_of` the primary task): how well
+    /// the annotator's stated confidence matches how often they are right (against the gold
+    /// answer on gold items, the consensus elsewhere), over [`CALIBRATION_BINS`] bins.
+    pub calibration: Option<Calibration>,
 }
+
+/// Bins of the reliability diagram in a calibration report.
+pub const CALIBRATION_BINS: usize = 10;
 
 impl Core {
     /// Every annotator's quality in a project (managers), or the acting annotator's own (an
@@ -134,6 +143,13 @@ impl Core {
         let class_of = |v: &Value| -> Option<usize> {
             let id = v.get(&task.id)?.as_str()?;
             classes.iter().position(|c| *c == id)
+        };
+        // The stated confidence in the primary task's answer, as a probability.
+        let confidence_task = ctx.parsed.confidence_task(&task.id);
+        let confidence_of = |v: &Value| -> Option<f64> {
+            let t = confidence_task?;
+            let x = v.get(&t.id)?.as_f64()?;
+            Some((x / t.max.unwrap_or(1.0)).clamp(0.0, 1.0))
         };
         let gold: HashMap<i64, usize> = self
             .store()
@@ -246,7 +262,17 @@ impl Core {
                     }
                 })
                 .collect();
+            let stated: Vec<(f64, bool)> = mine
+                .iter()
+                .filter_map(|a| {
+                    let p = confidence_of(&a.value)?;
+                    let given = class_of(&a.value)?;
+                    let truth = gold.get(&a.item_id).or(consensus.get(&a.item_id))?;
+                    Some((p, given == *truth))
+                })
+                .collect();
             out.push(AnnotatorQuality {
+                calibration: calibration(&stated, CALIBRATION_BINS),
                 annotator: user.name.clone(),
                 cost: user.cost,
                 labels: mine

@@ -154,6 +154,9 @@ pub struct Status {
     pub annotations: usize,
     /// Mean labels per regular item.
     pub labels_per_item: f64,
+    /// Mean cost of the reads per regular item: each current annotation at its annotator's
+    /// cost per label (`concord user add --cost`; 1 by default).
+    pub cost_per_item: f64,
     /// Pairwise percent agreement on the primary task among items with at least two answers.
     pub agreement: Option<f64>,
     /// The latest consensus run's id.
@@ -173,6 +176,8 @@ pub struct ExportRow {
     pub status: String,
     /// Current labels.
     pub labels: i64,
+    /// What the item's reads cost: each current annotation at its annotator's cost per label.
+    pub cost: f64,
     /// The consensus run the label comes from (adjudicated items: the run the adjudicator saw).
     pub run: Option<i64>,
 }
@@ -269,6 +274,9 @@ pub(crate) struct Context {
     pub(crate) parsed: Protocol,
     /// Cost per label of every active annotator, by user id (loaded for the cost policy only).
     pub(crate) costs: Arc<HashMap<i64, f64>>,
+    /// The weight of each annotator on probation, by user id (the quality rules'
+    /// `probation_weight`); everyone else weighs 1.
+    pub(crate) weights: Arc<HashMap<i64, f64>>,
 }
 
 impl Core {
@@ -532,12 +540,23 @@ impl Core {
                 .collect(),
             _ => HashMap::new(),
         };
+        let weights = match settings.rules {
+            Some(rules) if rules.probation_weight < 1.0 => self
+                .store
+                .annotators_in_phase(project.id, Phase::Probation)
+                .await?
+                .into_iter()
+                .map(|id| (id, rules.probation_weight))
+                .collect(),
+            _ => HashMap::new(),
+        };
         Ok(Context {
             project,
             settings,
             protocol,
             parsed,
             costs: Arc::new(costs),
+            weights: Arc::new(weights),
         })
     }
 
@@ -563,11 +582,11 @@ impl Core {
         for item in items {
             let gold = match &item.gold {
                 None => None,
-                Some(Value::String(s)) => Some(ctx.parsed.parse_value(s).map_err(|e| {
+                Some(Value::String(s)) => Some(ctx.parsed.parse_reference(s).map_err(|e| {
                     CoreError::Invalid(format!("{}:{}: gold: {e}", path.display(), item.line))
                 })?),
                 Some(v) => {
-                    let v = ctx.parsed.parse_value(&v.to_string()).map_err(|e| {
+                    let v = ctx.parsed.parse_reference(&v.to_string()).map_err(|e| {
                         CoreError::Invalid(format!("{}:{}: gold: {e}", path.display(), item.line))
                     })?;
                     Some(v)
@@ -816,6 +835,17 @@ impl Core {
         if submitted.purpose == Purpose::Regular {
             self.note_new_label(&ctx);
         }
+        // A gold item answered by enough annotators is retired: the more people have seen it
+        // (and, after feedback, its answer), the likelier it circulates.
+        if let (Some(_), Some(limit)) = (&item.gold, ctx.settings.retire_gold_after)
+            && submitted.state.n_labels >= i64::from(limit)
+        {
+            let reason = format!(
+                "answered by {} annotators; the project retires gold after {limit}",
+                submitted.state.n_labels
+            );
+            self.store.retire_gold(item.id, &reason, None, now).await?;
+        }
         // Feedback on gold is rate-limited (when the project sets a limit) so that the gold set
         // does not leak wholesale: the first N gold answers in any 24 hours get it. Silently:
         // saying it was withheld would tell the annotator the item was gold.
@@ -846,11 +876,13 @@ impl Core {
     }
 
     /// Cost-aware routing (the cost policy): among the first [`ROUTING_FRONTIER`] open items
-    /// the annotator may label, those whose budget pays for their read and for which nobody
-    /// else who could still read them offers more expected information per unit of cost; of
-    /// those, the one where this annotator's read is worth most. `None` when the annotator is
-    /// nobody's best value now (a senior reader waits until an item stays uncertain after the
-    /// cheaper reads).
+    /// the annotator may label, those whose budget pays for their read and for which no reader
+    /// of another price who could still read them offers more expected information per unit
+    /// of cost; of those, the one where this annotator's read is worth most. `None` when the
+    /// annotator is nobody's best value now (a senior reader waits until an item stays
+    /// uncertain after the cheaper reads). Readers of the same price do not hold items for one
+    /// another: the best resident reads one item at a time, so holding every item for them
+    /// would idle the other residents (measured: 200 readers, one lease per pass over them).
     async fn route(&self, ctx: &Context, annotator: &User, budget: f64) -> CoreResult<Option<i64>> {
         let Some(task) = ctx.parsed.primary_task() else {
             return Ok(None);
@@ -865,6 +897,24 @@ impl Core {
             .store
             .routing_candidates(ctx.project.id, annotator.id, ROUTING_FRONTIER)
             .await?;
+        // The others, best first by an upper bound on what a read of theirs is worth per unit
+        // of cost, so that the search for someone worth more than this annotator stops early:
+        // with 200 annotators, scoring everyone for 64 items cost ~10 ms per lease.
+        let weight = |id: i64| ctx.weights.get(&id).copied().unwrap_or(1.0);
+        let me = snapshot.reader(annotator.id, my_cost, weight(annotator.id));
+        let mut others: Vec<_> = ctx
+            .costs
+            .iter()
+            .filter(|&(&id, _)| id != annotator.id)
+            .map(|(&id, &cost)| snapshot.reader(id, cost, weight(id)))
+            .collect();
+        others.sort_by(|a, b| {
+            b.bound_per_cost
+                .total_cmp(&a.bound_per_cost)
+                .then(a.id.cmp(&b.id))
+        });
+        // Items nobody has read yet share one verdict.
+        let mut unread: Option<(f64, bool)> = None;
         let mut best: Option<(f64, i64)> = None;
         for (item, reads) in candidates {
             let readers: Vec<i64> = reads.iter().map(|a| a.annotator_id).collect();
@@ -886,19 +936,28 @@ impl Core {
                 })
                 .collect();
             let post = snapshot
-                .posterior(&labels)
+                .posterior(&labels, &ctx.weights)
                 .map_or_else(|| snapshot.prior.clone(), |(_, p)| p);
-            let value = |id: i64, cost: f64| snapshot.expected_information(&post, id) / cost;
-            let mine = value(annotator.id, my_cost);
-            let others = ctx
-                .costs
-                .iter()
-                .filter(|&(id, cost)| {
-                    *id != annotator.id && !readers.contains(id) && spent + cost <= budget + 1e-9
-                })
-                .map(|(id, cost)| value(*id, *cost))
-                .fold(0.0, f64::max);
-            if mine + 1e-12 < others {
+            let judge = || {
+                let mine = me.information(&post) / my_cost;
+                // Someone else who could still read the item offers more: leave it to them.
+                let outbid = others
+                    .iter()
+                    .take_while(|r| r.bound_per_cost > mine + 1e-12)
+                    .filter(|r| {
+                        r.cost != my_cost
+                            && !readers.contains(&r.id)
+                            && spent + r.cost <= budget + 1e-9
+                    })
+                    .any(|r| mine + 1e-12 < r.information(&post) / r.cost);
+                (mine, outbid)
+            };
+            let (mine, outbid) = if readers.is_empty() {
+                *unread.get_or_insert_with(judge)
+            } else {
+                judge()
+            };
+            if outbid {
                 continue;
             }
             if best.is_none_or(|(v, _)| mine > v) {
@@ -1165,6 +1224,7 @@ impl Core {
             rows: log.rows,
             gold,
             names: users.into_iter().map(|u| (u.id, u.name)).collect(),
+            weights: ctx.weights.clone(),
         })
     }
 
@@ -1303,11 +1363,7 @@ impl Core {
                 project_id: ctx.project.id,
                 method: method.name().into(),
                 method_version: env!("CARGO_PKG_VERSION").into(),
-                parameters: json!({
-                    "seed": ctx.settings.seed,
-                    "duplicates": "last",
-                    "snapshot": fitted.snapshot,
-                }),
+                parameters: run_parameters(&ctx, &fitted.snapshot),
                 seed: ctx.settings.seed as i64,
                 protocol_version: ctx.protocol.version,
                 task_id,
@@ -1505,7 +1561,7 @@ impl Core {
         let item = self.store.item(ctx.project.id, item).await?;
         let value = ctx
             .parsed
-            .parse_value(value)
+            .parse_reference(value)
             .map_err(|e| CoreError::Invalid(e.to_string()))?;
         let considered = self
             .store
@@ -1578,13 +1634,15 @@ impl Core {
         let ctx = self.context(project).await?;
         let states = self.store.item_states(ctx.project.id).await?;
         let annotations = self.store.annotations(ctx.project.id).await?;
+        let costs = self.read_costs(&annotations).await?;
         let mut items: HashMap<String, usize> = HashMap::new();
-        let (mut regular, mut labels) = (0usize, 0i64);
+        let (mut regular, mut labels, mut cost) = (0usize, 0i64, 0.0);
         for s in &states {
             *items.entry(s.phase.as_str().into()).or_default() += 1;
             if !s.is_gold {
                 regular += 1;
                 labels += s.n_labels;
+                cost += costs.get(&s.item_id).copied().unwrap_or(0.0);
             }
         }
         let agreement = ctx.parsed.primary_task().and_then(|task| {
@@ -1617,9 +1675,31 @@ impl Core {
             } else {
                 0.0
             },
+            cost_per_item: if regular > 0 {
+                cost / regular as f64
+            } else {
+                0.0
+            },
             agreement,
             latest_run,
         })
+    }
+
+    /// What each item's current reads cost, by item id: every annotation at its annotator's
+    /// cost per label.
+    async fn read_costs(&self, annotations: &[Annotation]) -> CoreResult<HashMap<i64, f64>> {
+        let cost: HashMap<i64, f64> = self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.cost))
+            .collect();
+        let mut out: HashMap<i64, f64> = HashMap::new();
+        for a in annotations {
+            *out.entry(a.item_id).or_default() += cost.get(&a.annotator_id).copied().unwrap_or(1.0);
+        }
+        Ok(out)
     }
 
     /// The current reference standard: one row per regular item.
@@ -1635,6 +1715,9 @@ impl Core {
         }
         let ctx = self.context(project).await?;
         let run = self.store.latest_run(ctx.project.id).await?.map(|r| r.id);
+        let costs = self
+            .read_costs(&self.store.annotations(ctx.project.id).await?)
+            .await?;
         let adjudications: HashMap<i64, Adjudication> = self
             .store
             .adjudications(ctx.project.id)
@@ -1661,6 +1744,7 @@ impl Core {
                         confidence: Some(1.0),
                         status: "adjudicated".into(),
                         labels: s.n_labels,
+                        cost: costs.get(&s.item_id).copied().unwrap_or(0.0),
                         run: a.and_then(|a| a.consensus_run_id),
                     }
                 }
@@ -1675,6 +1759,7 @@ impl Core {
                     }
                     .into(),
                     labels: s.n_labels,
+                    cost: costs.get(&s.item_id).copied().unwrap_or(0.0),
                     run,
                 },
             };
@@ -1729,7 +1814,7 @@ fn wants_gold(rate: f64, seed: u64, annotator: i64, regular: i64, gold: i64) -> 
 
 /// Whether two stored-form values give the same answer on the primary task (or, without one,
 /// are equal).
-fn same_answer(protocol: &Protocol, value: &Value, reference: &Value) -> bool {
+pub(crate) fn same_answer(protocol: &Protocol, value: &Value, reference: &Value) -> bool {
     match protocol.primary_task() {
         Some(t) => value.get(&t.id) == reference.get(&t.id),
         None => value == reference,
@@ -1754,6 +1839,7 @@ fn decider(
     let overlap = ctx.settings.overlap;
     let accept = ctx.settings.accept;
     let costs = ctx.costs.clone();
+    let weights = ctx.weights.clone();
     move |annotations: &[Annotation]| {
         let n_labels = annotations.len() as u32;
         let readers: Vec<i64> = annotations.iter().map(|a| a.annotator_id).collect();
@@ -1767,11 +1853,31 @@ fn decider(
                     Some((a.annotator_id, index))
                 })
                 .collect();
-            let (best, post) = snapshot.posterior(&labels)?;
+            let (best, post) = snapshot.posterior(&labels, &weights)?;
             Some((json!({ task: snapshot.classes[best] }), post[best]))
         });
         overlap.decide(n_labels, top, accept, affordable)
     }
+}
+
+/// A consensus run's parameters as stored: the seed, the duplicate policy, the skill snapshot
+/// and, when anyone is on probation, their weights by annotator id.
+fn run_parameters(ctx: &Context, snapshot: &SkillSnapshot) -> Value {
+    let mut parameters = json!({
+        "seed": ctx.settings.seed,
+        "duplicates": "last",
+        "snapshot": snapshot,
+    });
+    if !ctx.weights.is_empty() {
+        let mut weights: Vec<(&i64, &f64)> = ctx.weights.iter().collect();
+        weights.sort_by_key(|(id, _)| **id);
+        parameters["probation_weights"] = weights
+            .into_iter()
+            .map(|(id, w)| (id.to_string(), json!(w)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    parameters
 }
 
 /// Under the cost policy: whether the item's remaining budget, after what `readers` cost,
@@ -1824,6 +1930,8 @@ struct ConsensusInput {
     /// Item id → the gold answer's class name for the task.
     gold: HashMap<i64, String>,
     names: HashMap<i64, String>,
+    /// The weight of each annotator on probation ([`Context::weights`]).
+    weights: Arc<HashMap<i64, f64>>,
 }
 
 /// One current annotation in compact form.
@@ -1944,7 +2052,57 @@ struct Fitted {
     converged: bool,
 }
 
+/// Tempers an item's posterior `post` (over `fit_classes`) for the labels given on probation,
+/// `(annotator id, weight, class name)`: each one's likelihood under the run's skill snapshot
+/// goes from power 1 (as the method counted it) to power `weight`, exactly as
+/// [`SkillSnapshot::posterior`] weighs it after a submission. Returns the new most probable
+/// class (ties to the lower index, as the methods break them).
+fn temper(
+    post: &mut [f64],
+    labels: &[(i64, f64, &str)],
+    snapshot: &SkillSnapshot,
+    fit_classes: &[Box<str>],
+    classes: &[String],
+) -> usize {
+    let index = |name: &str| classes.iter().position(|c| c == name);
+    for &(annotator, weight, given) in labels {
+        let (Some(g), m) = (index(given), snapshot.matrix(annotator)) else {
+            continue;
+        };
+        for (p, class) in post.iter_mut().zip(fit_classes) {
+            if let Some(t) = index(class) {
+                *p *= m[t][g].powf(weight - 1.0);
+            }
+        }
+    }
+    let total: f64 = post.iter().sum();
+    if total > 0.0 {
+        post.iter_mut().for_each(|p| *p /= total);
+    }
+    (0..post.len()).fold(0, |b, c| if post[c] > post[b] { c } else { b })
+}
+
 impl ConsensusInput {
+    /// Per item, the labels given by annotators on probation: `(annotator id, weight, class)`.
+    fn tempered_labels(&self, fit_classes: &[Box<str>]) -> HashMap<i64, Vec<(i64, f64, &str)>> {
+        let mut out: HashMap<i64, Vec<(i64, f64, &str)>> = HashMap::new();
+        if self.weights.is_empty() {
+            return out;
+        }
+        for row in self.rows.iter().filter(|r| r.class != NO_CLASS) {
+            let Some(&weight) = self.weights.get(&row.annotator_id) else {
+                continue;
+            };
+            let name = self.class_names[row.class as usize].as_str();
+            if fit_classes.iter().any(|c| &**c == name) {
+                out.entry(row.item_id)
+                    .or_default()
+                    .push((row.annotator_id, weight, name));
+            }
+        }
+        out
+    }
+
     /// Fits `method`; `None` when no annotation carries a class of the task.
     fn fit(&self, method: Method, params: &MethodParams) -> CoreResult<Option<Fitted>> {
         use std::fmt::Write as _;
@@ -1997,22 +2155,28 @@ impl ConsensusInput {
             &fit,
             n,
         );
+        let tempered = self.tempered_labels(data.classes());
         let items = data
             .items()
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                let post = fit.posterior(i as u32);
+                let item_id = name.parse().expect("item ids are numbers");
+                let mut post = fit.posterior(i as u32).to_vec();
+                let mut label = fit.labels[i] as usize;
+                if let Some(labels) = tempered.get(&item_id) {
+                    label = temper(&mut post, labels, &snapshot, data.classes(), &self.classes);
+                }
                 let posterior: serde_json::Map<String, Value> = data
                     .classes()
                     .iter()
-                    .zip(post)
+                    .zip(&post)
                     .map(|(c, &p)| (c.to_string(), json!(p)))
                     .collect();
                 FittedItem {
-                    item_id: name.parse().expect("item ids are numbers"),
-                    class: data.classes()[fit.labels[i] as usize].to_string(),
-                    confidence: fit.confidence(i as u32),
+                    item_id,
+                    class: data.classes()[label].to_string(),
+                    confidence: post[label],
                     posterior: Value::Object(posterior),
                 }
             })

@@ -32,6 +32,48 @@ pub struct SkillSnapshot {
     pub fallback: Vec<Vec<f64>>,
     /// Annotations the snapshot was fitted on.
     pub n_annotations: usize,
+    /// Per annotator, what routing needs of their matrix, computed once per snapshot.
+    #[serde(skip)]
+    routing: RoutingCache,
+}
+
+/// Row entropies and information bound of one annotator's matrix.
+#[derive(Debug, Clone)]
+struct MatrixStats {
+    row_entropy: Vec<f64>,
+    bound: f64,
+}
+
+/// [`MatrixStats`] per annotator id (and for the fallback matrix), filled on first use. Not
+/// part of the snapshot's value: equal snapshots are equal whatever the cache holds.
+#[derive(Debug, Clone, Default)]
+struct RoutingCache(std::sync::OnceLock<(HashMap<i64, MatrixStats>, MatrixStats)>);
+
+impl PartialEq for RoutingCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+fn matrix_stats(m: &[Vec<f64>]) -> MatrixStats {
+    let kl = |p: &[f64], q: &[f64]| -> f64 {
+        p.iter()
+            .zip(q)
+            .filter(|&(&x, _)| x > 0.0)
+            .map(|(&x, &y)| x * (x / y).ln())
+            .sum()
+    };
+    let mut bound: f64 = 0.0;
+    for p in m {
+        for q in m {
+            bound = bound.max(kl(p, q));
+        }
+    }
+    let row_entropy = m
+        .iter()
+        .map(|row| row.iter().filter(|&&x| x > 0.0).map(|&x| -x * x.ln()).sum())
+        .collect();
+    MatrixStats { row_entropy, bound }
 }
 
 impl SkillSnapshot {
@@ -45,6 +87,7 @@ impl SkillSnapshot {
             confusion: HashMap::new(),
             fallback,
             n_annotations: 0,
+            routing: RoutingCache::default(),
         }
     }
 
@@ -143,21 +186,33 @@ impl SkillSnapshot {
             confusion,
             fallback,
             n_annotations,
+            routing: RoutingCache::default(),
         }
     }
 
     /// The posterior over classes of an item labelled `labels` (annotator id, class index), and
     /// its most probable class. `None` when there is no label.
-    pub fn posterior(&self, labels: &[(i64, usize)]) -> Option<(usize, Vec<f64>)> {
+    ///
+    /// An annotator with a weight `w` in `weights` (one on probation) has their likelihood
+    /// raised to the power `w`: a tempered ("power") likelihood, so their label counts as `w`
+    /// of a label of the same skill (Ibrahim and Chen, "Power prior distributions for
+    /// regression models", Statistical Science 2000, doi:10.1214/ss/1009212673). Annotators not
+    /// in `weights` weigh 1.
+    pub fn posterior(
+        &self,
+        labels: &[(i64, usize)],
+        weights: &HashMap<i64, f64>,
+    ) -> Option<(usize, Vec<f64>)> {
         if labels.is_empty() {
             return None;
         }
         let k = self.classes.len();
         let mut log = self.prior.iter().map(|p| p.ln()).collect::<Vec<_>>();
         for &(annotator, given) in labels {
-            let m = self.confusion.get(&annotator).unwrap_or(&self.fallback);
+            let m = self.matrix(annotator);
+            let w = weights.get(&annotator).copied().unwrap_or(1.0);
             for (t, l) in log.iter_mut().enumerate() {
-                *l += m[t][given].ln();
+                *l += w * m[t][given].ln();
             }
         }
         let max = log.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -173,8 +228,12 @@ impl SkillSnapshot {
     /// item whose posterior is `post`: the mutual information between the true class and
     /// their answer, `H(post) − Σ_g P(g) · H(post | g)` (Lindley, "On a measure of the
     /// information provided by an experiment", 1956, doi:10.1214/aoms/1177728069).
-    pub fn expected_information(&self, post: &[f64], annotator: i64) -> f64 {
-        let m = self.confusion.get(&annotator).unwrap_or(&self.fallback);
+    ///
+    /// With a `weight` below 1 (an annotator on probation), the posterior after their answer
+    /// is the tempered one [`SkillSnapshot::posterior`] computes, so the gain is what the
+    /// engine will actually learn: less than the mutual information.
+    pub fn expected_information(&self, post: &[f64], annotator: i64, weight: f64) -> f64 {
+        let m = self.matrix(annotator);
         let entropy =
             |p: &[f64]| -> f64 { p.iter().filter(|&&x| x > 0.0).map(|&x| -x * x.ln()).sum() };
         let k = post.len();
@@ -182,16 +241,117 @@ impl SkillSnapshot {
         let mut joint = vec![0.0; k];
         // Column g of the confusion matrix: P(answer g | true class t) for every t.
         for column in (0..k).map(|g| m.iter().map(move |row| row[g])) {
+            let mut p_g = 0.0;
             for ((j, p), m_tg) in joint.iter_mut().zip(post).zip(column) {
-                *j = p * m_tg;
+                p_g += p * m_tg;
+                *j = p * m_tg.powf(weight);
             }
-            let p_g: f64 = joint.iter().sum();
-            if p_g > 0.0 {
-                joint.iter_mut().for_each(|j| *j /= p_g);
+            let z: f64 = joint.iter().sum();
+            if p_g > 0.0 && z > 0.0 {
+                joint.iter_mut().for_each(|j| *j /= z);
                 after += p_g * entropy(&joint);
             }
         }
         (entropy(post) - after).max(0.0)
+    }
+}
+
+/// One annotator as routing sees them: their matrix with what makes
+/// [`SkillSnapshot::expected_information`] cheap to evaluate for many items.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    /// User id.
+    pub id: i64,
+    /// Cost per label.
+    pub cost: f64,
+    /// Weight of their labels (below 1 on probation).
+    pub weight: f64,
+    /// [`SkillSnapshot::information_bound`] per unit of cost (infinite when tempered).
+    pub bound_per_cost: f64,
+    snapshot: &'a SkillSnapshot,
+    matrix: &'a [Vec<f64>],
+    /// `H(G | T = t)`: the entropy of each row of the matrix.
+    row_entropy: &'a [f64],
+}
+
+impl Reader<'_> {
+    /// [`SkillSnapshot::expected_information`] of a read by this annotator. Untempered, as
+    /// `H(G) − H(G | T)` (the same mutual information from the answer's side): `k` logarithms
+    /// instead of `k²`.
+    pub fn information(&self, post: &[f64]) -> f64 {
+        if self.weight != 1.0 {
+            return self
+                .snapshot
+                .expected_information(post, self.id, self.weight);
+        }
+        let k = post.len();
+        let mut answer = [0.0f64; 16];
+        let mut answer_vec;
+        let answer: &mut [f64] = if k <= answer.len() {
+            &mut answer[..k]
+        } else {
+            answer_vec = vec![0.0; k];
+            &mut answer_vec
+        };
+        let mut conditional = 0.0;
+        for ((p, row), h) in post.iter().zip(self.matrix).zip(self.row_entropy) {
+            conditional += p * h;
+            for (a, m) in answer.iter_mut().zip(row) {
+                *a += p * m;
+            }
+        }
+        let marginal: f64 = answer
+            .iter()
+            .filter(|&&x| x > 0.0)
+            .map(|&x| -x * x.ln())
+            .sum();
+        (marginal - conditional).max(0.0)
+    }
+}
+
+impl SkillSnapshot {
+    /// The annotator `id` as routing sees them (see [`Reader`]).
+    pub fn reader(&self, id: i64, cost: f64, weight: f64) -> Reader<'_> {
+        let stats = self.stats(id);
+        Reader {
+            id,
+            cost,
+            weight,
+            bound_per_cost: if weight < 1.0 {
+                f64::INFINITY // the bound is for untempered reads
+            } else {
+                stats.bound / cost
+            },
+            snapshot: self,
+            matrix: self.matrix(id),
+            row_entropy: &stats.row_entropy,
+        }
+    }
+
+    fn stats(&self, id: i64) -> &MatrixStats {
+        let (by_id, fallback) = self.routing.0.get_or_init(|| {
+            let by_id = self
+                .confusion
+                .iter()
+                .map(|(&id, m)| (id, matrix_stats(m)))
+                .collect();
+            (by_id, matrix_stats(&self.fallback))
+        });
+        by_id.get(&id).unwrap_or(fallback)
+    }
+
+    /// An upper bound, in nats, on [`SkillSnapshot::expected_information`] of an untempered
+    /// read by `annotator`, whatever the item's posterior: the largest Kullback–Leibler
+    /// divergence between two rows of their confusion matrix. (The information is
+    /// `Σ_t p_t KL(m_t ‖ Σ_s p_s m_s)`, and by convexity each term is at most
+    /// `Σ_s p_s KL(m_t ‖ m_s)`.) Cheap, so routing can skip annotators who cannot win.
+    pub fn information_bound(&self, annotator: i64) -> f64 {
+        self.stats(annotator).bound
+    }
+
+    /// The annotator's confusion matrix, or the fallback for one the snapshot has not seen.
+    pub fn matrix(&self, annotator: i64) -> &[Vec<f64>] {
+        self.confusion.get(&annotator).unwrap_or(&self.fallback)
     }
 }
 
@@ -247,21 +407,78 @@ mod tests {
         s.confusion.insert(1, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
         s.confusion.insert(2, vec![vec![0.5, 0.5], vec![0.5, 0.5]]);
         let uniform = [0.5, 0.5];
-        assert!((s.expected_information(&uniform, 1) - 2f64.ln()).abs() < 1e-12);
-        assert!(s.expected_information(&uniform, 2).abs() < 1e-12);
+        assert!((s.expected_information(&uniform, 1, 1.0) - 2f64.ln()).abs() < 1e-12);
+        assert!(s.expected_information(&uniform, 2, 1.0).abs() < 1e-12);
         // A settled item gains nothing from anyone.
-        assert!(s.expected_information(&[1.0, 0.0], 1).abs() < 1e-12);
+        assert!(s.expected_information(&[1.0, 0.0], 1, 1.0).abs() < 1e-12);
         // The fallback (0.75 one-coin) is in between.
-        let fallback = s.expected_information(&uniform, 99);
+        let fallback = s.expected_information(&uniform, 99, 1.0);
         assert!(fallback > 0.1 && fallback < 2f64.ln());
+        // On probation, the same reader teaches the engine less.
+        let tempered = s.expected_information(&uniform, 99, 0.5);
+        assert!(
+            tempered > 0.0 && tempered < fallback,
+            "{tempered} vs {fallback}"
+        );
+    }
+
+    #[test]
+    fn the_information_bound_bounds_the_information() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut s = SkillSnapshot::uninformed(vec!["a".into(), "b".into(), "c".into()]);
+        for id in 0..20 {
+            let matrix = (0..3)
+                .map(|t| {
+                    let mut row: Vec<f64> = (0..3)
+                        .map(|g| rng.random::<f64>() + if t == g { 2.0 } else { 0.0 })
+                        .collect();
+                    normalise(&mut row);
+                    row
+                })
+                .collect();
+            s.confusion.insert(id, matrix);
+        }
+        for _ in 0..200 {
+            let mut post: Vec<f64> = (0..3).map(|_| rng.random::<f64>()).collect();
+            normalise(&mut post);
+            for id in 0..20 {
+                let info = s.expected_information(&post, id, 1.0);
+                assert!(info <= s.information_bound(id) + 1e-12, "{id}: {post:?}");
+                // The reader's fast form is the same mutual information.
+                let fast = s.reader(id, 2.0, 1.0).information(&post);
+                assert!((fast - info).abs() < 1e-12, "{fast} vs {info}");
+                let tempered = s.reader(id, 2.0, 0.5).information(&post);
+                assert_eq!(tempered, s.expected_information(&post, id, 0.5));
+            }
+        }
     }
 
     #[test]
     fn uninformed_posterior_is_a_soft_vote() {
         let s = SkillSnapshot::uninformed(vec!["a".into(), "b".into()]);
-        let (best, post) = s.posterior(&[(1, 0), (2, 0), (3, 1)]).unwrap();
+        let none = HashMap::new();
+        let (best, post) = s.posterior(&[(1, 0), (2, 0), (3, 1)], &none).unwrap();
         assert_eq!(best, 0);
         assert!((post[0] - 0.75).abs() < 1e-12, "{post:?}");
-        assert!(s.posterior(&[]).is_none());
+        assert!(s.posterior(&[], &none).is_none());
+    }
+
+    #[test]
+    fn a_label_on_probation_counts_as_a_fraction_of_one() {
+        let s = SkillSnapshot::uninformed(vec!["a".into(), "b".into()]);
+        // Two readers disagree: an even split...
+        let none = HashMap::new();
+        let (_, even) = s.posterior(&[(1, 0), (2, 1)], &none).unwrap();
+        assert!((even[0] - 0.5).abs() < 1e-12);
+        // ...unless reader 2 is on probation: then reader 1 wins.
+        let probation = HashMap::from([(2, 0.5)]);
+        let (best, post) = s.posterior(&[(1, 0), (2, 1)], &probation).unwrap();
+        assert_eq!(best, 0);
+        // 3^1 / 3^0.5 against 1: odds sqrt(3).
+        assert!((post[0] / post[1] - 3f64.sqrt()).abs() < 1e-9, "{post:?}");
+        // A weight of 1 is no weight at all.
+        let full = HashMap::from([(2, 1.0)]);
+        assert_eq!(s.posterior(&[(1, 0), (2, 1)], &full).unwrap().1, even);
     }
 }

@@ -392,3 +392,288 @@ async fn gold_feedback_is_rate_limited() {
     }
     assert_eq!(feedback, [true, true, true, false, false, false]);
 }
+
+/// An annotator on probation weighs less: where they disagree with a qualified reader of the
+/// same measured skill, the qualified reader decides, and the run records the weight. (Majority
+/// vote, so the two readers' skills are one number each; the tempering itself is tested on a
+/// snapshot in `skills.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_given_on_probation_weigh_less() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, admin) = core(dir.path()).await;
+    let items = dir.path().join("items.jsonl");
+    let truth: HashMap<String, String> = items_file(&items, 40, 0, 5).into_iter().collect();
+    let mut s = settings("fixed:2");
+    s.method = "mv".into();
+    s.rules = Some(concord_core::policy::QualityRules {
+        probation_weight: 0.5,
+        ..Default::default()
+    });
+    core.create_project(&admin, "p", crate::util::PROTOCOL, s)
+        .await
+        .unwrap();
+    core.import_items(&admin, "p", &items).await.unwrap();
+    let steady = add_user(&core, &admin, "steady", vec![Role::Annotator]).await;
+    let shaky = add_user(&core, &admin, "shaky", vec![Role::Annotator]).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // Item id → (steady's label, shaky's label).
+    let mut given: HashMap<i64, (String, String)> = HashMap::new();
+    for (who, accuracy) in [(&steady, 0.9), (&shaky, 0.6)] {
+        while let Some(task) = core.next("p", who).await.unwrap() {
+            let label = answer(&mut rng, accuracy, &truth[&task.item]);
+            core.submit("p", who, &task.item, label, None)
+                .await
+                .unwrap();
+            let id = core.store().item(1, &task.item).await.unwrap().id;
+            let pair = given.entry(id).or_default();
+            *(if who.id == steady.id {
+                &mut pair.0
+            } else {
+                &mut pair.1
+            }) = label.to_string();
+        }
+    }
+    let labels = |run: i64| {
+        let store = core.store().clone();
+        async move {
+            let rows = store.run_labels(run).await.unwrap();
+            rows.into_iter()
+                .map(|l| (l.item_id, l))
+                .collect::<HashMap<_, _>>()
+        }
+    };
+    let before = labels(core.consensus(&admin, "p", None).await.unwrap().run).await;
+    core.store()
+        .set_enrolment(
+            1,
+            shaky.id,
+            concord_store::Enrolment {
+                phase: concord_store::Phase::Probation,
+                gold_answered: 0,
+                gold_correct: 0,
+                reason: Some("gold accuracy 0.50 below the probation bound 0.7".into()),
+            },
+            Some(admin.id),
+            1,
+        )
+        .await
+        .unwrap();
+    let run = core.consensus(&admin, "p", None).await.unwrap();
+    let stored = core.store().latest_run(1).await.unwrap().unwrap();
+    assert_eq!(
+        stored.parameters["probation_weights"][shaky.id.to_string()],
+        0.5
+    );
+    let after = labels(run.run).await;
+    let (mut disagree, mut agree, mut steady_before, mut steady_after) = (0, 0, 0, 0);
+    for (item, (mine, theirs)) in &given {
+        let (was, now) = (&before[item], &after[item]);
+        let p =
+            |l: &concord_store::ConsensusLabel, class: &str| l.posterior[class].as_f64().unwrap();
+        if mine == theirs {
+            agree += 1;
+            assert_eq!(now.label["finding"], mine.as_str());
+            assert_eq!(now.confidence, was.confidence, "{item}: both votes agree");
+        } else {
+            disagree += 1;
+            assert_eq!(now.label["finding"], mine.as_str(), "{item}: {now:?}");
+            assert!(
+                p(now, mine) > 0.5 && p(was, mine) == 0.5,
+                "{now:?} vs {was:?}"
+            );
+            assert!(p(now, theirs) < 0.5, "{item}: {now:?}");
+            steady_before += usize::from(was.label["finding"] == mine.as_str());
+            steady_after += usize::from(now.label["finding"] == mine.as_str());
+        }
+    }
+    eprintln!("the qualified reader decides {steady_before} then {steady_after} of {disagree}");
+    assert!(disagree >= 5 && agree >= 5, "{disagree} / {agree}");
+    assert!(steady_after > steady_before);
+}
+
+/// The gold set's lifecycle: gold answered by enough annotators retires itself (audited), a
+/// manager retires one by hand, and adjudicated items the consensus was sure of, where the
+/// adjudicator agreed, become gold candidates in the import format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gold_retires_when_over_exposed_and_adjudicated_items_become_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, admin) = core(dir.path()).await;
+    let items = dir.path().join("items.jsonl");
+    let truth: HashMap<String, String> = items_file(&items, 60, 5, 8).into_iter().collect();
+    let mut s = settings("fixed:3");
+    s.gold_rate = 0.1;
+    s.retire_gold_after = Some(2);
+    core.create_project(&admin, "p", crate::util::PROTOCOL, s)
+        .await
+        .unwrap();
+    core.import_items(&admin, "p", &items).await.unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut readers = Vec::new();
+    for (name, accuracy) in [("r1", 0.95), ("r2", 0.9), ("r3", 0.85)] {
+        readers.push((
+            add_user(&core, &admin, name, vec![Role::Annotator]).await,
+            accuracy,
+        ));
+    }
+    // Round robin, one item each, so that gold answers are spread over the readers.
+    loop {
+        let mut any = false;
+        for (who, accuracy) in &readers {
+            if let Some(task) = core.next("p", who).await.unwrap() {
+                let label = answer(&mut rng, *accuracy, &truth[&task.item]);
+                core.submit("p", who, &task.item, label, None)
+                    .await
+                    .unwrap();
+                any = true;
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    let gold = core.gold_items(&admin, "p").await.unwrap();
+    assert_eq!(gold.len(), 12);
+    let retired: Vec<_> = gold.iter().filter(|g| g.retired).collect();
+    assert!(!retired.is_empty(), "{gold:?}");
+    for g in &gold {
+        if g.retired {
+            assert_eq!(g.answers, 2, "served until its second answer: {g:?}");
+        } else {
+            assert!(g.answers < 2, "{g:?}");
+        }
+    }
+    let log = core
+        .audit_log(&admin, concord_store::AuditFilter::default())
+        .await
+        .unwrap();
+    let retirements: Vec<_> = log.iter().filter(|e| e.action == "gold.retire").collect();
+    assert_eq!(retirements.len(), retired.len());
+    assert!(retirements.iter().all(|e| {
+        e.actor.is_none()
+            && e.reason
+                .as_deref()
+                .unwrap()
+                .contains("retires gold after 2")
+    }));
+
+    // By hand: a reason, a gold item, once, and a manager.
+    let in_service = gold.iter().find(|g| !g.retired).unwrap().item.clone();
+    let annotator = &readers[0].0;
+    assert!(matches!(
+        core.retire_gold(annotator, "p", &in_service, "seen").await,
+        Err(CoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        core.retire_gold(&admin, "p", &in_service, " ").await,
+        Err(CoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        core.retire_gold(&admin, "p", "it-0001", "not gold").await,
+        Err(CoreError::Invalid(m)) if m.contains("not a gold item")
+    ));
+    core.retire_gold(&admin, "p", &in_service, "shown at a training session")
+        .await
+        .unwrap();
+    assert!(matches!(
+        core.retire_gold(&admin, "p", &in_service, "again").await,
+        Err(CoreError::Conflict(_))
+    ));
+
+    // Candidates: adjudicated, and the consensus agreed with confidence.
+    let adjudicator = add_user(&core, &admin, "adj", vec![Role::Adjudicator]).await;
+    core.consensus(&admin, "p", None).await.unwrap();
+    let rows = core.export(&admin, "p").await.unwrap();
+    let mut confident = rows
+        .iter()
+        .filter(|r| r.status == "auto" && r.confidence.unwrap() >= 0.99);
+    let (agreed, overruled) = (confident.next().unwrap(), confident.next().unwrap());
+    let label = |r: &concord_core::service::ExportRow| {
+        r.label.as_ref().unwrap().as_str().unwrap().to_string()
+    };
+    let other = CLASSES
+        .iter()
+        .find(|c| **c != label(overruled))
+        .unwrap()
+        .to_string();
+    for (row, decision) in [(agreed, label(agreed)), (overruled, other)] {
+        core.flag(&admin, "p", &row.item, "audit sample")
+            .await
+            .unwrap();
+        core.adjudicate(
+            &adjudicator,
+            "p",
+            &row.item,
+            &decision,
+            "reviewed",
+            "secret",
+        )
+        .await
+        .unwrap();
+    }
+    core.consensus(&admin, "p", None).await.unwrap();
+    let candidates = core.gold_candidates(&admin, "p", 0.95).await.unwrap();
+    assert_eq!(
+        candidates
+            .iter()
+            .map(|c| c.item.as_str())
+            .collect::<Vec<_>>(),
+        [agreed.item.as_str()]
+    );
+    let line = candidates[0].import_line("p");
+    assert_eq!(line["id"], agreed.item.as_str());
+    assert_eq!(line["gold"]["finding"], label(agreed).as_str());
+    assert_eq!(line["metadata"]["gold_source"]["adjudicator"], "adj");
+    assert!(line["text"].is_string());
+    assert!(core.gold_candidates(annotator, "p", 0.95).await.is_err());
+    assert!(core.gold_candidates(&admin, "p", 1.5).await.is_err());
+}
+
+/// When the protocol asks for a confidence, `annotators` measures each annotator's calibration:
+/// one who says 0.9 and is right nine times in ten is calibrated, one who says 0.99 and is right
+/// six times in ten is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stated_confidence_is_measured_for_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (core, admin) = core(dir.path()).await;
+    let items = dir.path().join("items.jsonl");
+    let truth: HashMap<String, String> = items_file(&items, 200, 1, 4).into_iter().collect();
+    // Gold answers stay bare class ids: a reference carries no confidence.
+    let protocol = format!(
+        "{}  - {{id: sure, type: number, min: 0, max: 100, unit: '%', confidence_of: finding}}\n",
+        crate::util::PROTOCOL
+    );
+    let mut s = settings("fixed:1");
+    s.gold_rate = 1.0;
+    core.create_project(&admin, "p", &protocol, s)
+        .await
+        .unwrap();
+    core.import_items(&admin, "p", &items).await.unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    for (name, accuracy, stated) in [("honest", 0.9, 90), ("bold", 0.6, 99)] {
+        let who = add_user(&core, &admin, name, vec![Role::Annotator]).await;
+        while let Some(task) = core.next("p", &who).await.unwrap() {
+            let label = answer(&mut rng, accuracy, &truth[&task.item]);
+            let value = format!(r#"{{"finding": "{label}", "sure": {stated}}}"#);
+            core.submit("p", &who, &task.item, &value, None)
+                .await
+                .unwrap();
+        }
+    }
+    let report = core.annotator_quality(&admin, "p", 100).await.unwrap();
+    let of = |name: &str| {
+        report
+            .iter()
+            .find(|r| r.annotator == name)
+            .unwrap()
+            .calibration
+            .clone()
+            .unwrap()
+    };
+    let (honest, bold) = (of("honest"), of("bold"));
+    eprintln!("honest {honest:?}\nbold {bold:?}");
+    assert_eq!((honest.n, bold.n), (200, 200));
+    assert!((honest.confidence - 0.9).abs() < 1e-12);
+    assert!(honest.ece < 0.06, "{honest:?}");
+    assert!(bold.ece > 0.3, "{bold:?}");
+    assert!(bold.brier > 2.0 * honest.brier);
+}

@@ -161,6 +161,8 @@ pub struct SimReport {
     pub labels_per_item: f64,
     /// Cost per item (each label at its expert's cost).
     pub cost_per_item: f64,
+    /// Cost per item as `concord export` reports it (regular items' reads only).
+    pub exported_cost_per_item: f64,
     /// Share of items the engine sent to adjudication.
     pub adjudication_rate: f64,
     /// Share of the items outside adjudication whose label is right.
@@ -408,6 +410,8 @@ pub async fn simulate(
     }
 
     let rows = core.export(&admin, PROJECT).await?;
+    // The engine's own account of what the reads cost (gold reads are not in the export).
+    let exported_cost: f64 = rows.iter().map(|r| r.cost).sum();
     let mut right = 0usize;
     let (mut auto, mut auto_right, mut adjudication) = (0usize, 0usize, 0usize);
     for row in &rows {
@@ -439,6 +443,7 @@ pub async fn simulate(
         accuracy_auto_accepted: (auto > 0).then(|| auto_right as f64 / auto as f64),
         labels,
         cost,
+        exported_cost_per_item: exported_cost / n,
         labels_by_annotator: sim
             .pool
             .annotators

@@ -229,6 +229,7 @@ async fn a_drop_in_skill_puts_an_expert_on_probation_and_the_trail_shows_it() {
         probation_below: 0.7,
         suspend_below: 0.0,
         probation_gold_rate: 0.4,
+        probation_weight: 0.5,
     });
     s.db = Some(db.clone());
     run(s).await;
@@ -377,6 +378,15 @@ async fn cost_aware_routing_matches_adaptive_accuracy_for_less() {
         cost.cost_per_item,
         adaptive.cost_per_item
     );
+    // The export's cost per item is the simulator's: no gold items here, every read priced.
+    for r in [&adaptive, &cost] {
+        assert!(
+            (r.exported_cost_per_item - r.cost_per_item).abs() < 1e-9,
+            "{} vs {}",
+            r.exported_cost_per_item,
+            r.cost_per_item
+        );
+    }
     // Residents do most of the reading.
     let by = |prefix: &str| -> usize {
         cost.labels_by_annotator

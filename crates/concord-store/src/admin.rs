@@ -423,6 +423,40 @@ pub(crate) fn set_enrolment(
     Ok(())
 }
 
+/// See [`crate::Store::retire_gold`].
+pub(crate) fn retire_gold(
+    tx: &Connection,
+    audit: &mut Appender<'_>,
+    item_id: i64,
+    reason: &str,
+    actor: Option<i64>,
+    now: Millis,
+) -> StoreResult<bool> {
+    let answers: Option<i64> = tx
+        .prepare_cached(
+            "UPDATE item_state SET retired = 1, updated_at = ?1 \
+             WHERE item_id = ?2 AND is_gold = 1 AND retired = 0 RETURNING n_labels",
+        )?
+        .query_row(params![now, item_id], |r| r.get(0))
+        .optional()?;
+    let Some(answers) = answers else {
+        return Ok(false);
+    };
+    audit.append(
+        tx,
+        Event {
+            at: now,
+            actor,
+            action: "gold.retire",
+            entity: format!("item:{item_id}"),
+            before: Some(canonical(&json!({ "retired": false }))),
+            after: Some(canonical(&json!({ "answers": answers, "retired": true }))),
+            reason: Some(reason),
+        },
+    )?;
+    Ok(true)
+}
+
 /// See [`crate::Store::routing_candidates`].
 pub(crate) fn routing_candidates(
     db: &Connection,

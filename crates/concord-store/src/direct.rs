@@ -444,7 +444,7 @@ pub(crate) fn lease(
         }
         Purpose::Gold | Purpose::Qualification => {
             "SELECT s.item_id FROM item_state s WHERE s.project_id = ?1 AND s.is_gold = 1 \
-             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = s.item_id AND a.annotator_id = ?2) \
+             AND s.retired = 0 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = s.item_id AND a.annotator_id = ?2) \
              ORDER BY s.n_labels + s.n_leased, s.seq LIMIT 1"
         }
     };

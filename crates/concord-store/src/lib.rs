@@ -227,6 +227,20 @@ pub trait Store: Send + Sync {
     /// The annotator's qualification progress in the project.
     async fn enrolment(&self, project_id: i64, annotator_id: i64)
     -> StoreResult<Option<Enrolment>>;
+    /// Takes a gold item out of service (never leased again; its answers stay), with its audit
+    /// event (`gold.retire`, with `reason`). `false` when the item is not gold or already
+    /// retired (nothing written).
+    async fn retire_gold(
+        &self,
+        item_id: i64,
+        reason: &str,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// The project's retired gold items, by id.
+    async fn retired_gold(&self, project_id: i64) -> StoreResult<Vec<i64>>;
+    /// The annotators of a project whose enrolment is in `phase`, by id.
+    async fn annotators_in_phase(&self, project_id: i64, phase: Phase) -> StoreResult<Vec<i64>>;
 
     // Consensus.
 

@@ -576,6 +576,40 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn retire_gold(
+        &self,
+        item_id: i64,
+        reason: &str,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        self.direct
+            .write(|tx, audit| crate::admin::retire_gold(tx, audit, item_id, reason, actor, now))
+            .await
+    }
+
+    async fn retired_gold(&self, project_id: i64) -> StoreResult<Vec<i64>> {
+        let ids = sqlx::query_scalar(
+            "SELECT item_id FROM item_state WHERE project_id = $1 AND retired = 1 ORDER BY item_id",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
+    async fn annotators_in_phase(&self, project_id: i64, phase: Phase) -> StoreResult<Vec<i64>> {
+        let ids = sqlx::query_scalar(
+            "SELECT annotator_id FROM enrolments WHERE project_id = $1 AND phase = $2 \
+             ORDER BY annotator_id",
+        )
+        .bind(project_id)
+        .bind(phase.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
     async fn record_run(&self, run: NewConsensusRun) -> StoreResult<ConsensusRun> {
         self.direct
             .write(|tx, audit| crate::direct::record_run(tx, audit, &run))

@@ -355,10 +355,101 @@ store_test!(gold_leases_and_enrolment, |store| {
         ItemPhase::Gold,
         "gold items keep their phase"
     );
-    assert_eq!(store.enrolment(p.id, u.id).await.unwrap(), Some(enrolment));
+    assert_eq!(
+        store.enrolment(p.id, u.id).await.unwrap(),
+        Some(enrolment.clone())
+    );
     assert_eq!(
         store.assignment_counts(p.id, u.id).await.unwrap(),
         (0, 0, 1)
+    );
+    assert_eq!(
+        store
+            .annotators_in_phase(p.id, Phase::Qualifying)
+            .await
+            .unwrap(),
+        vec![u.id]
+    );
+    let probation = Enrolment {
+        reason: Some("gold accuracy 0.50".into()),
+        phase: Phase::Probation,
+        ..enrolment
+    };
+    store
+        .set_enrolment(p.id, u.id, probation, None, 3)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .annotators_in_phase(p.id, Phase::Qualifying)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .annotators_in_phase(p.id, Phase::Probation)
+            .await
+            .unwrap(),
+        vec![u.id]
+    );
+});
+
+store_test!(retired_gold_is_never_leased_again, |store| {
+    let (p, _) = store
+        .create_project("p", json!({}), protocol(), 1)
+        .await
+        .unwrap();
+    store
+        .import_items(
+            p.id,
+            vec![item("g1", Some("a")), item("g2", Some("b"))],
+            1,
+            None,
+            1,
+        )
+        .await
+        .unwrap();
+    let g1 = store.item(p.id, "g1").await.unwrap().id;
+    let g2 = store.item(p.id, "g2").await.unwrap().id;
+    let u = store
+        .create_user(user("u", &[Role::Annotator]), None, 1)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .retire_gold(g1, "over-exposed", None, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.retire_gold(g1, "again", None, 3).await.unwrap(),
+        "retiring twice writes nothing"
+    );
+    assert_eq!(store.retired_gold(p.id).await.unwrap(), vec![g1]);
+    let lease = store
+        .lease(lease_request(p.id, u.id, Purpose::Gold, 4))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.item_id, g2, "the retired item is skipped");
+    let v = store
+        .create_user(user("v", &[Role::Annotator]), None, 5)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .retire_gold(g2, "over-exposed", None, 6)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease(lease_request(p.id, v.id, Purpose::Gold, 7))
+            .await
+            .unwrap()
+            .is_none(),
+        "no gold left in service"
     );
 });
 

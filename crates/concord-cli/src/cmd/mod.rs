@@ -68,6 +68,7 @@ pub(crate) enum Command {
     Reinstate(platform::annotators::ReinstateArgs),
     Feedback(platform::annotators::FeedbackArgs),
     Ambiguity(platform::annotators::AmbiguityArgs),
+    Gold(platform::gold::GoldArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -116,5 +117,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ambiguity(args) => {
             platform::annotators::run_ambiguity(args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Gold(args) => platform::gold::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -19,7 +19,9 @@ use std::io::Write;
 
 Columns: annotator, cost per label, labels on regular items, gold accuracy [95% interval] (n),
 agreement with the consensus [95% interval] (n), model's expected accuracy, LEAK? when gold
-accuracy's interval lies above the consensus interval by more than 0.1.")]
+accuracy's interval lies above the consensus interval by more than 0.1. When the protocol has a
+confidence task (`confidence_of`), a second line gives the annotator's calibration: mean stated
+confidence against how often they were right, expected calibration error and Brier score.")]
 pub(crate) struct AnnotatorsArgs {
     #[command(flatten)]
     db: Db,
@@ -70,6 +72,13 @@ pub(crate) fn run(args: AnnotatorsArgs) -> anyhow::Result<()> {
                     .map_or("-".to_string(), |e| format!("{e:.3}")),
                 if r.leak_suspected { "  LEAK?" } else { "" }
             )?;
+            if let Some(c) = &r.calibration {
+                writeln!(
+                    out,
+                    "{:<16} stated confidence {:.3}, right {:.3}: ECE {:.3}, Brier {:.3} ({} answers)",
+                    "", c.confidence, c.accuracy, c.ece, c.brier, c.n
+                )?;
+            }
         }
         Ok(())
     })

@@ -48,7 +48,15 @@ pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
             }
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(&mut out);
-                w.write_record(["item", "label", "confidence", "status", "labels", "run"])?;
+                w.write_record([
+                    "item",
+                    "label",
+                    "confidence",
+                    "status",
+                    "labels",
+                    "run",
+                    "cost",
+                ])?;
                 for row in &rows {
                     let label = match &row.label {
                         Some(serde_json::Value::String(s)) => s.clone(),
@@ -62,6 +70,7 @@ pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
                         row.status.clone(),
                         row.labels.to_string(),
                         row.run.map_or(String::new(), |r| r.to_string()),
+                        row.cost.to_string(),
                     ])?;
                 }
                 w.flush()?;

@@ -191,6 +191,7 @@ pub(crate) fn run_status(args: StatusArgs) -> anyhow::Result<()> {
             }
             println!("  annotations   {}", status.annotations);
             println!("  labels/item   {:.2}", status.labels_per_item);
+            println!("  cost/item     {:.2}", status.cost_per_item);
             match status.agreement {
                 Some(a) => println!("  agreement     {:.3} (pairwise, primary task)", a),
                 None => println!("  agreement     - (no item has two answers yet)"),

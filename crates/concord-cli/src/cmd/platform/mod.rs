@@ -12,6 +12,7 @@ pub(crate) mod audit;
 pub(crate) mod demo;
 pub(crate) mod edge;
 pub(crate) mod export;
+pub(crate) mod gold;
 pub(crate) mod init;
 pub(crate) mod items;
 pub(crate) mod labeling;

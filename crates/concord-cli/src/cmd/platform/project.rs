@@ -81,9 +81,17 @@ struct CreateArgs {
     /// (default: after every one), so the gold set cannot be harvested.
     #[arg(long, value_name = "N")]
     gold_feedback_per_day: Option<u32>,
+    /// Retire a gold item (never serve it again; its answers stay) once this many annotators
+    /// have answered it, so over-exposed gold leaves the set. Audited as `gold.retire`.
+    #[arg(long, value_name = "N")]
+    retire_gold_after: Option<u32>,
     /// Share of assignments that are gold items while on probation.
     #[arg(long, value_name = "RATE", default_value_t = 0.3)]
     probation_gold_rate: f64,
+    /// Weight of a label given on probation, in (0, 1]: its likelihood is raised to this
+    /// power in posteriors and consensus runs (0.5: half a label of the same skill).
+    #[arg(long, value_name = "W", default_value_t = 0.5)]
+    probation_weight: f64,
     /// The manager acting (default: the first administrator).
     #[arg(long = "as", value_name = "USER")]
     acting: Option<String>,
@@ -163,6 +171,7 @@ pub(crate) fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                 refit_every: args.refit_every,
                 seed: args.seed,
                 gold_feedback_per_day: args.gold_feedback_per_day,
+                retire_gold_after: args.retire_gold_after,
                 rules: (args.probation_below.is_some() || args.suspend_below.is_some()).then(
                     || QualityRules {
                         window: args.rule_window,
@@ -170,6 +179,7 @@ pub(crate) fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                         probation_below: args.probation_below.or(args.suspend_below).unwrap_or(0.0),
                         suspend_below: args.suspend_below.unwrap_or(0.0),
                         probation_gold_rate: args.probation_gold_rate,
+                        probation_weight: args.probation_weight,
                     },
                 ),
             };
