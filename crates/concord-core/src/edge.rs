@@ -24,6 +24,7 @@ use std::path::Path;
 
 /// One item of the edge-case queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EdgeCase {
     /// 1 for the item most worth a second look.
     pub rank: usize,

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod edge;
 pub mod gold;
 pub mod items;
+pub mod membership;
 pub mod plan;
 pub mod policy;
 pub mod protocol;

@@ -33,6 +33,7 @@ use std::fmt;
 
 /// A label schema: the tasks every item of a project is labelled with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Protocol {
     /// Human-readable name.
@@ -46,6 +47,7 @@ pub struct Protocol {
 
 /// One label task of a protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Task {
     /// Stable id, used as the key of the task's value.
@@ -83,6 +85,7 @@ pub struct Task {
 
 /// The type of a task's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {
     /// Exactly one class.
@@ -129,6 +132,7 @@ impl fmt::Display for TaskKind {
 
 /// A class of a task, with what it means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Class {
     /// Stable id, the value annotators submit.

@@ -26,6 +26,7 @@ pub const LEAK_MARGIN: f64 = 0.1;
 
 /// A proportion with its 95 % credible interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accuracy {
     /// Right answers.
     pub right: u64,
@@ -53,6 +54,7 @@ impl From<Proportion> for Accuracy {
 
 /// One class of the primary task, for one annotator.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClassSkill {
     /// The class.
     pub class: String,
@@ -65,6 +67,7 @@ pub struct ClassSkill {
 
 /// A stretch of an annotator's work, in the order they labelled.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Window {
     /// Time of the first label in the window (ms since the epoch).
     pub from: i64,
@@ -78,6 +81,7 @@ pub struct Window {
 
 /// One annotator's quality in a project.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnnotatorQuality {
     /// Login name.
     pub annotator: String,
@@ -100,6 +104,7 @@ pub struct AnnotatorQuality {
     /// When the protocol asks for a confidence (`confidence_of` the primary task): how well
     /// the annotator's stated confidence matches how often they are right (against the gold
     /// answer on gold items, the consensus elsewhere), over [`CALIBRATION_BINS`] bins.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub calibration: Option<Calibration>,
 }
 

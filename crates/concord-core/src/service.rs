@@ -80,6 +80,7 @@ impl Clock for SystemClock {
 /// An item handed to an annotator: its content and nothing of anyone else's labels, nor whether
 /// it is gold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Task {
     /// The item's id.
     pub item: String,
@@ -95,6 +96,7 @@ pub struct Task {
 
 /// Feedback after a gold item: the reference answer and whether the submission matched it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GoldFeedback {
     /// Whether the primary task's answer matched the reference.
     pub correct: bool,
@@ -106,6 +108,7 @@ pub struct GoldFeedback {
 
 /// What a submission did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// The stored annotation's id.
     pub annotation_id: i64,
@@ -117,6 +120,7 @@ pub struct Receipt {
 
 /// One item waiting for an adjudicator, with every read and each reader's skill.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueEntry {
     /// The item's id.
     pub item: String,
@@ -132,6 +136,7 @@ pub struct QueueEntry {
 
 /// One annotator's read of an item, for adjudicators.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Read {
     /// The annotation's id.
     pub annotation_id: i64,
@@ -145,6 +150,7 @@ pub struct Read {
 
 /// A summary of a project.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// Project name.
     pub project: String,
@@ -165,6 +171,7 @@ pub struct Status {
 
 /// One row of the exported reference standard.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportRow {
     /// The item's id.
     pub item: String,
@@ -184,6 +191,7 @@ pub struct ExportRow {
 
 /// The result of a consensus run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     /// The stored run's id.
     pub run: i64,
@@ -309,7 +317,8 @@ impl Core {
         &self.store
     }
 
-    pub(crate) fn now(&self) -> Millis {
+    /// The core's clock: milliseconds since the Unix epoch, UTC.
+    pub fn now(&self) -> Millis {
         self.clock.now()
     }
 
@@ -451,6 +460,10 @@ impl Core {
             .store
             .create_project(name, settings_json, new, self.now())
             .await?;
+        // Whoever creates a project can open it in the web app.
+        self.store
+            .add_member(project.id, actor.id, Some(actor.id), self.now())
+            .await?;
         Ok(project)
     }
 
@@ -507,7 +520,7 @@ impl Core {
 
     /// The project's context for the labelling hot path (`next`, `submit`): reused for
     /// [`CONTEXT_TTL`], and dropped at once when this process changes the protocol.
-    async fn cached_context(&self, project: &str) -> CoreResult<Arc<Context>> {
+    pub(crate) async fn cached_context(&self, project: &str) -> CoreResult<Arc<Context>> {
         if let Some((ctx, at)) = self.contexts.lock().expect("context lock").get(project)
             && at.elapsed() < CONTEXT_TTL
         {

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod access;
 mod admin;
 pub mod audit;
 mod direct;
@@ -241,6 +242,39 @@ pub trait Store: Send + Sync {
     async fn retired_gold(&self, project_id: i64) -> StoreResult<Vec<i64>>;
     /// The annotators of a project whose enrolment is in `phase`, by id.
     async fn annotators_in_phase(&self, project_id: i64, phase: Phase) -> StoreResult<Vec<i64>>;
+
+    // Web access.
+
+    /// Stores a session or API token (audited `session.create` / `token.create`).
+    async fn create_credential(&self, credential: NewCredential) -> StoreResult<Credential>;
+    /// The credential whose secret hashes to `token_sha256` (hex), valid or not.
+    async fn credential(&self, token_sha256: &str) -> StoreResult<Option<Credential>>;
+    /// A user's credentials of one kind, oldest first.
+    async fn credentials(&self, user_id: i64, kind: CredentialKind)
+    -> StoreResult<Vec<Credential>>;
+    /// Revokes a credential (audited); `false` when it was revoked already or does not exist.
+    async fn revoke_credential(&self, id: i64, actor: i64, now: Millis) -> StoreResult<bool>;
+    /// Makes a user a member of a project (audited `project.member_add`); `false` when they
+    /// were one already.
+    async fn add_member(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Removes a user from a project (audited); `false` when they were not a member.
+    async fn remove_member(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// The projects a user is a member of, by id.
+    async fn member_projects(&self, user_id: i64) -> StoreResult<Vec<i64>>;
+    /// A project's members, by user id.
+    async fn members(&self, project_id: i64) -> StoreResult<Vec<i64>>;
 
     // Consensus.
 

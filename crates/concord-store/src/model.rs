@@ -837,3 +837,73 @@ pub struct TruthingPlan {
     /// When.
     pub created_at: Millis,
 }
+
+/// What a credential is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// A browser session (a cookie), with a CSRF token for writes.
+    Session,
+    /// An API token for scripts (`Authorization: Bearer`).
+    Token,
+}
+
+impl CredentialKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Session => "session",
+            CredentialKind::Token => "token",
+        }
+    }
+}
+
+/// A credential to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCredential {
+    /// Whose.
+    pub user_id: i64,
+    /// Session or token.
+    pub kind: CredentialKind,
+    /// A name the user gave a token, or the client that opened a session.
+    pub name: String,
+    /// Hex SHA-256 of the secret (the secret itself is never stored).
+    pub token_sha256: String,
+    /// The session's CSRF token.
+    pub csrf_token: Option<String>,
+    /// When it stops working (`None`: when revoked).
+    pub expires_at: Option<Millis>,
+    /// Why, for the audit trail (e.g. the client address of a login).
+    pub reason: Option<String>,
+    /// Now.
+    pub now: Millis,
+}
+
+/// A stored session or API token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    /// Internal id.
+    pub id: i64,
+    /// Whose.
+    pub user_id: i64,
+    /// Session or token.
+    pub kind: CredentialKind,
+    /// Its name.
+    pub name: String,
+    /// Hex SHA-256 of the secret.
+    pub token_sha256: String,
+    /// The session's CSRF token.
+    pub csrf_token: Option<String>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Expiry.
+    pub expires_at: Option<Millis>,
+    /// When revoked.
+    pub revoked_at: Option<Millis>,
+}
+
+impl Credential {
+    /// Whether it still grants access at `now`.
+    pub fn is_valid(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
+    }
+}

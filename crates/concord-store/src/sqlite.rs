@@ -610,6 +610,91 @@ impl Store for SqliteStore {
         Ok(ids)
     }
 
+    async fn create_credential(&self, credential: NewCredential) -> StoreResult<Credential> {
+        self.direct
+            .write(|tx, audit| crate::access::create_credential(tx, audit, &credential))
+            .await
+    }
+
+    async fn credential(&self, token_sha256: &str) -> StoreResult<Option<Credential>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, kind, name, token_sha256, csrf_token, created_at, expires_at, \
+             revoked_at FROM credentials WHERE token_sha256 = $1",
+        )
+        .bind(token_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(credential_from).transpose()
+    }
+
+    async fn credentials(
+        &self,
+        user_id: i64,
+        kind: CredentialKind,
+    ) -> StoreResult<Vec<Credential>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, kind, name, token_sha256, csrf_token, created_at, expires_at, \
+             revoked_at FROM credentials WHERE user_id = $1 AND kind = $2 ORDER BY id",
+        )
+        .bind(user_id)
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(credential_from).collect()
+    }
+
+    async fn revoke_credential(&self, id: i64, actor: i64, now: Millis) -> StoreResult<bool> {
+        self.direct
+            .write(|tx, audit| crate::access::revoke_credential(tx, audit, id, actor, now))
+            .await
+    }
+
+    async fn add_member(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        self.direct
+            .write(|tx, audit| {
+                crate::access::add_member(tx, audit, project_id, user_id, actor, now)
+            })
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        actor: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        self.direct
+            .write(|tx, audit| {
+                crate::access::remove_member(tx, audit, project_id, user_id, actor, now)
+            })
+            .await
+    }
+
+    async fn member_projects(&self, user_id: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT project_id FROM project_members WHERE user_id = $1 ORDER BY project_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn members(&self, project_id: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM project_members WHERE project_id = $1 ORDER BY user_id",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn record_run(&self, run: NewConsensusRun) -> StoreResult<ConsensusRun> {
         self.direct
             .write(|tx, audit| crate::direct::record_run(tx, audit, &run))
@@ -781,4 +866,27 @@ impl Store for SqliteStore {
             .read(|db| crate::admin::plans(db, project_id))
             .await
     }
+}
+
+fn credential_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Credential> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Credential {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        kind: match kind.as_str() {
+            "session" => CredentialKind::Session,
+            "token" => CredentialKind::Token,
+            other => {
+                return Err(StoreError::Integrity(format!(
+                    "unknown credential kind `{other}`"
+                )));
+            }
+        },
+        name: row.try_get("name")?,
+        token_sha256: row.try_get("token_sha256")?,
+        csrf_token: row.try_get("csrf_token")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
 }

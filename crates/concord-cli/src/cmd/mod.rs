@@ -69,6 +69,7 @@ pub(crate) enum Command {
     Feedback(platform::annotators::FeedbackArgs),
     Ambiguity(platform::annotators::AmbiguityArgs),
     Gold(platform::gold::GoldArgs),
+    Serve(platform::serve::ServeArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -118,5 +119,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
             platform::annotators::run_ambiguity(args).map(|()| ExitCode::SUCCESS)
         }
         Command::Gold(args) => platform::gold::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => platform::serve::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

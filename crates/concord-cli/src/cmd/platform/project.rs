@@ -22,6 +22,28 @@ enum ProjectCommand {
     Create(Box<CreateArgs>),
     /// List projects.
     List(ListArgs),
+    /// Who may open a project in the web app and the API (administrators open every project).
+    ///
+    /// Examples:
+    ///   concord project member add cxr dr-lee
+    ///   concord project member list cxr
+    Member(MemberArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MemberArgs {
+    #[command(flatten)]
+    db: Db,
+    /// `add`, `remove` or `list`.
+    #[arg(value_parser = ["add", "remove", "list"])]
+    action: String,
+    /// Project name.
+    project: String,
+    /// The user to add or remove.
+    user: Option<String>,
+    /// The manager acting (default: the first administrator).
+    #[arg(long = "as", value_name = "USER")]
+    acting: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -194,6 +216,40 @@ pub(crate) fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        ProjectCommand::Member(args) => block_on(async {
+            let core = args.db.open().await?;
+            if args.action == "list" {
+                for name in core.members(&args.project).await? {
+                    println!("{name}");
+                }
+                return Ok(());
+            }
+            let Some(user) = args.user.as_deref() else {
+                anyhow::bail!(
+                    "`project member {}` needs the user to {}",
+                    args.action,
+                    args.action
+                );
+            };
+            let manager = actor(&core, args.acting.as_deref()).await?;
+            let changed = if args.action == "add" {
+                core.add_member(&manager, &args.project, user).await?
+            } else {
+                core.remove_member(&manager, &args.project, user).await?
+            };
+            match (args.action.as_str(), changed) {
+                ("add", true) => eprintln!("concord: {user} is now a member of `{}`", args.project),
+                ("add", false) => {
+                    eprintln!("concord: {user} was already a member of `{}`", args.project)
+                }
+                (_, true) => eprintln!(
+                    "concord: {user} is no longer a member of `{}`",
+                    args.project
+                ),
+                (_, false) => eprintln!("concord: {user} was not a member of `{}`", args.project),
+            }
+            Ok(())
+        }),
         ProjectCommand::List(args) => block_on(async {
             let core = args.db.open().await?;
             let projects = core.store().projects().await?;

@@ -1,0 +1,1 @@
+//! The UI in headless Chromium (filled in below).
