@@ -3,7 +3,7 @@
 use crate::auth::{HashCost, hash_password, verify_password};
 use crate::items::read_items;
 use crate::policy::Settings;
-use crate::protocol::{Protocol, is_uncertain};
+use crate::protocol::Protocol;
 use crate::skills::SkillSnapshot;
 use concord_consensus::truth::{Method, MethodParams};
 use concord_consensus::{AnnotationsBuilder, DuplicatePolicy};
@@ -1182,12 +1182,13 @@ impl Core {
 
     // Consensus.
 
-    async fn consensus_input(&self, ctx: &Context) -> CoreResult<ConsensusInput> {
-        let task = ctx.parsed.primary_task().ok_or_else(|| {
-            CoreError::Invalid(
-                "consensus needs a `single` or `ordinal` task in the protocol".into(),
-            )
-        })?;
+    /// The project's current annotations of `task`, in memory: the cached log topped up from
+    /// the store with the annotations added since (read afresh when the cache cannot be trusted).
+    async fn annotation_log(
+        &self,
+        ctx: &Context,
+        task: &crate::protocol::Task,
+    ) -> CoreResult<AnnotationLog> {
         let classes: Vec<String> = task.classes.iter().map(|c| c.id.clone()).collect();
         let project_id = ctx.project.id;
         let cached = self
@@ -1218,6 +1219,18 @@ impl Core {
             .lock()
             .expect("log lock")
             .insert(project_id, log.clone());
+        Ok(log)
+    }
+
+    async fn consensus_input(&self, ctx: &Context) -> CoreResult<ConsensusInput> {
+        let task = ctx.parsed.primary_task().ok_or_else(|| {
+            CoreError::Invalid(
+                "consensus needs a `single` or `ordinal` task in the protocol".into(),
+            )
+        })?;
+        let classes: Vec<String> = task.classes.iter().map(|c| c.id.clone()).collect();
+        let project_id = ctx.project.id;
+        let log = self.annotation_log(ctx, task).await?;
         let gold = self
             .store
             .gold_answers(project_id)
@@ -1646,8 +1659,49 @@ impl Core {
     pub async fn status(&self, project: &str) -> CoreResult<Status> {
         let ctx = self.context(project).await?;
         let states = self.store.item_states(ctx.project.id).await?;
-        let annotations = self.store.annotations(ctx.project.id).await?;
-        let costs = self.read_costs(&annotations).await?;
+        // With a categorical task, from the in-memory annotation log (only the annotations
+        // added since the last call are read: the dashboard polls this).
+        let (annotation_count, costs, agreement) = match ctx.parsed.primary_task() {
+            Some(task) => {
+                let log = self.annotation_log(&ctx, task).await?;
+                let cost_of = self.user_costs().await?;
+                let mut costs: HashMap<i64, f64> = HashMap::new();
+                let mut classes: HashMap<i64, HashMap<u32, u64>> = HashMap::new();
+                for row in log.rows.iter() {
+                    *costs.entry(row.item_id).or_default() +=
+                        cost_of.get(&row.annotator_id).copied().unwrap_or(1.0);
+                    if row.class != NO_CLASS {
+                        *classes
+                            .entry(row.item_id)
+                            .or_default()
+                            .entry(row.class)
+                            .or_default() += 1;
+                    }
+                }
+                let (mut agree, mut pairs) = (0u64, 0u64);
+                for counts in classes.values() {
+                    let n: u64 = counts.values().sum();
+                    pairs += n * n.saturating_sub(1) / 2;
+                    agree += counts
+                        .values()
+                        .map(|c| c * c.saturating_sub(1) / 2)
+                        .sum::<u64>();
+                }
+                (
+                    log.rows.len(),
+                    costs,
+                    (pairs > 0).then(|| agree as f64 / pairs as f64),
+                )
+            }
+            None => {
+                let annotations = self.store.annotations(ctx.project.id).await?;
+                (
+                    annotations.len(),
+                    self.read_costs(&annotations).await?,
+                    None,
+                )
+            }
+        };
         let mut items: HashMap<String, usize> = HashMap::new();
         let (mut regular, mut labels, mut cost) = (0usize, 0i64, 0.0);
         for s in &states {
@@ -1658,31 +1712,11 @@ impl Core {
                 cost += costs.get(&s.item_id).copied().unwrap_or(0.0);
             }
         }
-        let agreement = ctx.parsed.primary_task().and_then(|task| {
-            let mut by_item: HashMap<i64, Vec<&Value>> = HashMap::new();
-            for a in &annotations {
-                if let Some(v) = a.value.get(&task.id)
-                    && !is_uncertain(v)
-                {
-                    by_item.entry(a.item_id).or_default().push(v);
-                }
-            }
-            let (mut agree, mut pairs) = (0u64, 0u64);
-            for values in by_item.values() {
-                for i in 0..values.len() {
-                    for j in i + 1..values.len() {
-                        pairs += 1;
-                        agree += u64::from(values[i] == values[j]);
-                    }
-                }
-            }
-            (pairs > 0).then(|| agree as f64 / pairs as f64)
-        });
         let latest_run = self.store.latest_run(ctx.project.id).await?.map(|r| r.id);
         Ok(Status {
             project: ctx.project.name,
             items,
-            annotations: annotations.len(),
+            annotations: annotation_count,
             labels_per_item: if regular > 0 {
                 labels as f64 / regular as f64
             } else {
@@ -1701,18 +1735,23 @@ impl Core {
     /// What each item's current reads cost, by item id: every annotation at its annotator's
     /// cost per label.
     async fn read_costs(&self, annotations: &[Annotation]) -> CoreResult<HashMap<i64, f64>> {
-        let cost: HashMap<i64, f64> = self
-            .store
-            .users()
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.cost))
-            .collect();
+        let cost = self.user_costs().await?;
         let mut out: HashMap<i64, f64> = HashMap::new();
         for a in annotations {
             *out.entry(a.item_id).or_default() += cost.get(&a.annotator_id).copied().unwrap_or(1.0);
         }
         Ok(out)
+    }
+
+    /// Every user's cost per label, by id.
+    async fn user_costs(&self) -> CoreResult<HashMap<i64, f64>> {
+        Ok(self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.cost))
+            .collect())
     }
 
     /// The current reference standard: one row per regular item.

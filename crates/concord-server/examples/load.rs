@@ -115,7 +115,9 @@ async fn main() {
         )
         .await
         .expect("user");
-        core.add_member(&admin, "load", &name).await.expect("member");
+        core.add_member(&admin, "load", &name)
+            .await
+            .expect("member");
         names.push(name);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
