@@ -1665,27 +1665,26 @@ impl Core {
             Some(task) => {
                 let log = self.annotation_log(&ctx, task).await?;
                 let cost_of = self.user_costs().await?;
-                let mut costs: HashMap<i64, f64> = HashMap::new();
-                let mut classes: HashMap<i64, HashMap<u32, u64>> = HashMap::new();
+                let mut costs: HashMap<i64, f64> = HashMap::with_capacity(states.len());
+                // (item, class) of every classed read, sorted: agreement from runs, without a
+                // map per item (a million reads: the dashboard polls this).
+                let mut reads: Vec<(i64, u32)> = Vec::with_capacity(log.rows.len());
                 for row in log.rows.iter() {
                     *costs.entry(row.item_id).or_default() +=
                         cost_of.get(&row.annotator_id).copied().unwrap_or(1.0);
                     if row.class != NO_CLASS {
-                        *classes
-                            .entry(row.item_id)
-                            .or_default()
-                            .entry(row.class)
-                            .or_default() += 1;
+                        reads.push((row.item_id, row.class));
                     }
                 }
+                reads.sort_unstable();
                 let (mut agree, mut pairs) = (0u64, 0u64);
-                for counts in classes.values() {
-                    let n: u64 = counts.values().sum();
-                    pairs += n * n.saturating_sub(1) / 2;
-                    agree += counts
-                        .values()
-                        .map(|c| c * c.saturating_sub(1) / 2)
-                        .sum::<u64>();
+                for item in reads.chunk_by(|a, b| a.0 == b.0) {
+                    let n = item.len() as u64;
+                    pairs += n * (n - 1) / 2;
+                    for class in item.chunk_by(|a, b| a.1 == b.1) {
+                        let c = class.len() as u64;
+                        agree += c * (c - 1) / 2;
+                    }
                 }
                 (
                     log.rows.len(),
