@@ -44,12 +44,16 @@ impl Core {
     /// [`CoreError::NotFound`] for an unknown project.
     pub async fn members(&self, project: &str) -> CoreResult<Vec<String>> {
         let project = self.store().project(project).await?;
-        let mut names = Vec::new();
-        for id in self.store().members(project.id).await? {
-            names.push(self.store().user_by_id(id).await?.name);
-        }
-        names.sort();
-        Ok(names)
+        let members = self.store().members(project.id).await?;
+        // `users` comes sorted by name.
+        Ok(self
+            .store()
+            .users()
+            .await?
+            .into_iter()
+            .filter(|u| members.contains(&u.id))
+            .map(|u| u.name)
+            .collect())
     }
 
     /// The names of the projects `user` may open: every project for an administrator, else

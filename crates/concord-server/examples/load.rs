@@ -70,6 +70,17 @@ fn summary(mut times: Vec<Duration>) -> serde_json::Value {
     })
 }
 
+/// `name=value` of a login answer's session cookie.
+fn session_cookie(login: &reqwest::Response) -> String {
+    login.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_string()
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args = parse();
@@ -143,13 +154,7 @@ async fn main() {
             .send()
             .await
             .expect("login");
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .expect("cookie")
-            .split(';')
-            .next()
-            .expect("cookie")
-            .to_string();
+        let cookie = session_cookie(&login);
         let csrf = login.json::<serde_json::Value>().await.expect("login body")["csrf_token"]
             .as_str()
             .expect("csrf")
@@ -226,13 +231,7 @@ async fn main() {
         .send()
         .await
         .expect("admin login");
-    let cookie = admin_login.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_string();
+    let cookie = session_cookie(&admin_login);
     let mut dashboard = serde_json::Map::new();
     for endpoint in ["status", "annotators"] {
         let mut times = Vec::new();

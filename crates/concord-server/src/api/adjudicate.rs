@@ -11,7 +11,7 @@ use concord_core::service::{QueueEntry, Read};
 use concord_store::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
 
 /// A decision to sign.
@@ -88,16 +88,23 @@ pub(crate) async fn reads(
     let found = store.item(p.id, &item).await?;
     let all = store.item_annotations(found.id).await?;
     let superseded: HashSet<i64> = all.iter().filter_map(|a| a.supersedes).collect();
-    let mut out = Vec::new();
-    for a in all.into_iter().filter(|a| !superseded.contains(&a.id)) {
-        out.push(Read {
-            annotation_id: a.id,
-            annotator: store.user_by_id(a.annotator_id).await?.name,
-            value: a.value,
-            skill: None,
-        });
-    }
-    Ok(Json(out))
+    let names: HashMap<i64, String> = store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
+    Ok(Json(
+        all.into_iter()
+            .filter(|a| !superseded.contains(&a.id))
+            .map(|a| Read {
+                annotation_id: a.id,
+                annotator: names.get(&a.annotator_id).cloned().unwrap_or_default(),
+                value: a.value,
+                skill: None,
+            })
+            .collect(),
+    ))
 }
 
 /// Records and signs the caller's decision on an item in the queue.
@@ -112,10 +119,7 @@ pub(crate) async fn decide(
 ) -> Result<Json<Decided>, ApiError> {
     need(&caller, &[Role::Adjudicator], "adjudicate")?;
     member(&state, &caller, &project).await?;
-    let value = match &decision.value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let value = super::value_text(&decision.value);
     let adjudication = state
         .core
         .adjudicate(

@@ -64,10 +64,7 @@ pub(crate) async fn submit(
     if submission.time_spent_ms.is_some_and(|ms| ms < 0) {
         return Err(ApiError::bad_request("`time_spent_ms` cannot be negative"));
     }
-    let value = match &submission.value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let value = super::value_text(&submission.value);
     let receipt = state
         .core
         .submit(

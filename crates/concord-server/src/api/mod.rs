@@ -131,3 +131,12 @@ pub(crate) async fn member(
 ) -> Result<(), ApiError> {
     Ok(state.core.check_member(&caller.user, project).await?)
 }
+
+/// A submitted or decided value as the core takes it: a bare string as typed (a class id),
+/// anything else as JSON text.
+pub(crate) fn value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
