@@ -16,6 +16,7 @@ use concord_store::{Annotation, Role, User};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Credible level of every interval in a quality report.
 pub const LEVEL: f64 = 0.95;
@@ -108,12 +109,44 @@ pub struct AnnotatorQuality {
     pub calibration: Option<Calibration>,
 }
 
+/// How an annotator's labels, oldest first, are cut into the windows of
+/// [`AnnotatorQuality::trend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trend {
+    /// Labels per window, at least.
+    pub window: usize,
+    /// At most this many windows: a longer history gets wider windows (summarised, not cut),
+    /// so a leaderboard at a million labels stays small.
+    pub max_windows: Option<usize>,
+}
+
+impl From<usize> for Trend {
+    /// Windows of `window` labels, as many as there are.
+    fn from(window: usize) -> Self {
+        Self {
+            window,
+            max_windows: None,
+        }
+    }
+}
+
+impl Trend {
+    /// Labels per window for an annotator with `labels` labels.
+    fn width(&self, labels: usize) -> usize {
+        match self.max_windows {
+            Some(most) if most > 0 => self.window.max(labels.div_ceil(most)),
+            _ => self.window,
+        }
+    }
+}
+
 /// Bins of the reliability diagram in a calibration report.
 pub const CALIBRATION_BINS: usize = 10;
 
 impl Core {
     /// Every annotator's quality in a project (managers), or the acting annotator's own (an
-    /// annotator sees nobody else's). `window` is the number of labels per trend window.
+    /// annotator sees nobody else's). `trend` says how labels are cut into trend windows (a
+    /// number: labels per window).
     ///
     /// # Errors
     /// [`CoreError::Forbidden`] for other roles; [`CoreError::Invalid`] for a protocol without
@@ -122,8 +155,9 @@ impl Core {
         &self,
         actor: &User,
         project: &str,
-        window: usize,
+        trend: impl Into<Trend>,
     ) -> CoreResult<Vec<AnnotatorQuality>> {
+        let trend = trend.into();
         let only = if actor.has(Role::Manager) {
             None
         } else if actor.has(Role::Annotator) {
@@ -135,7 +169,7 @@ impl Core {
                 actor.name
             )));
         };
-        if window == 0 {
+        if trend.window == 0 {
             return Err(CoreError::Invalid(
                 "the trend window needs at least 1 label".into(),
             ));
@@ -150,73 +184,89 @@ impl Core {
             classes.iter().position(|c| *c == id)
         };
         // The stated confidence in the primary task's answer, as a probability.
-        let confidence_task = ctx.parsed.confidence_task(&task.id);
-        let confidence_of = |v: &Value| -> Option<f64> {
-            let t = confidence_task?;
-            let x = v.get(&t.id)?.as_f64()?;
-            Some((x / t.max.unwrap_or(1.0)).clamp(0.0, 1.0))
+        let confidence_scale = ctx
+            .parsed
+            .confidence_task(&task.id)
+            .map(|t| t.max.unwrap_or(1.0));
+        // Every current annotation from the in-memory log (only new ones are read): a
+        // manager's leaderboard at a million labels reads nothing per annotation.
+        let log = self.annotation_log(&ctx, task).await?;
+        let run = self.store().latest_run(ctx.project.id).await?;
+        let snapshot: Option<SkillSnapshot> = run.as_ref().and_then(|run| {
+            run.parameters
+                .get("snapshot")
+                .and_then(|s| serde_json::from_value::<SkillSnapshot>(s.clone()).ok())
+                .filter(|s| s.classes.len() == classes.len())
+        });
+        // What each label is checked against: the gold answer, else the latest run's label.
+        let run_classes = match &run {
+            Some(run) => self.run_classes(run.id, &task.id, &classes).await?,
+            None => Arc::default(),
         };
-        let gold: HashMap<i64, usize> = self
+        let gold: Vec<(i64, usize)> = self
             .store()
             .gold_answers(ctx.project.id)
             .await?
             .into_iter()
-            .filter_map(|(item, v)| Some((item, class_of(&v)?)))
+            .filter_map(|(item, answer)| Some((item, class_of(&answer)?)))
             .collect();
-        let run = self.store().latest_run(ctx.project.id).await?;
-        let (consensus, snapshot): (HashMap<i64, usize>, Option<SkillSnapshot>) = match &run {
-            Some(run) => (
-                self.store()
-                    .run_labels(run.id)
-                    .await?
-                    .into_iter()
-                    .filter_map(|l| Some((l.item_id, class_of(&l.label)?)))
-                    .collect(),
-                run.parameters
-                    .get("snapshot")
-                    .and_then(|s| serde_json::from_value::<SkillSnapshot>(s.clone()).ok())
-                    .filter(|s| s.classes.len() == classes.len()),
-            ),
-            None => (HashMap::new(), None),
-        };
-        let mut by_annotator: HashMap<i64, Vec<Annotation>> = HashMap::new();
-        for a in self.store().annotations(ctx.project.id).await? {
-            if only.is_none_or(|id| id == a.annotator_id) {
-                by_annotator.entry(a.annotator_id).or_default().push(a);
+        let reference = References::new(&run_classes, &gold);
+        // Each annotator's running figures, in one pass over the log in id order (oldest
+        // first): a dense index per annotator, windows closed as they fill.
+        let mut index: HashMap<i64, usize> = HashMap::new();
+        let mut counts: Vec<usize> = Vec::new();
+        for row in log.rows.iter() {
+            if only.is_none_or(|id| id == row.annotator_id) {
+                let next = index.len();
+                let k = *index.entry(row.annotator_id).or_insert(next);
+                if k == counts.len() {
+                    counts.push(0);
+                }
+                counts[k] += 1;
             }
+        }
+        let mut running: Vec<Running> = counts
+            .iter()
+            .map(|&n| Running::new(trend.width(n), classes.len()))
+            .collect();
+        let mut last: Option<(i64, usize)> = None;
+        for row in log.rows.iter() {
+            let k = match last {
+                Some((annotator, k)) if annotator == row.annotator_id => k,
+                _ => match index.get(&row.annotator_id) {
+                    Some(&k) => {
+                        last = Some((row.annotator_id, k));
+                        k
+                    }
+                    None => continue,
+                },
+            };
+            // The log's first class names are the protocol's, in order.
+            let given = ((row.class as usize) < classes.len()).then_some(row.class as usize);
+            let stated = confidence_scale
+                .filter(|_| !row.confidence.is_nan() && given.is_some())
+                .map(|scale| (row.confidence / scale).clamp(0.0, 1.0));
+            running[k].add(row.created_at, given, reference.get(row.item_id), stated);
         }
         let mut users: Vec<User> = self
             .store()
             .users()
             .await?
             .into_iter()
-            .filter(|u| by_annotator.contains_key(&u.id))
+            .filter(|u| index.contains_key(&u.id))
             .collect();
         users.sort_by(|a, b| a.name.cmp(&b.name));
+        let proportion =
+            |right: u64, total: u64| (total > 0).then(|| beta_posterior(right, total, LEVEL));
         let mut out = Vec::with_capacity(users.len());
         for user in users {
-            let mut mine = by_annotator.remove(&user.id).unwrap_or_default();
-            mine.sort_by_key(|a| a.id);
-            // (regular right, regular total, gold right, gold total) over a slice of labels.
-            let tally = |labels: &[Annotation]| {
-                let (mut cr, mut ct, mut gr, mut gt) = (0u64, 0u64, 0u64, 0u64);
-                for a in labels {
-                    let given = class_of(&a.value);
-                    if let Some(&truth) = gold.get(&a.item_id) {
-                        gt += 1;
-                        gr += u64::from(given == Some(truth));
-                    } else if let Some(&c) = consensus.get(&a.item_id) {
-                        ct += 1;
-                        cr += u64::from(given == Some(c));
-                    }
-                }
-                (cr, ct, gr, gt)
-            };
-            let proportion =
-                |right: u64, total: u64| (total > 0).then(|| beta_posterior(right, total, LEVEL));
-            let (cr, ct, gr, gt) = tally(&mine);
-            let gold_p = proportion(gr, gt);
-            let consensus_p = proportion(cr, ct);
+            let mut figures = std::mem::take(&mut running[index[&user.id]]);
+            figures.close_window();
+            let gold_p = proportion(figures.overall.gold_right, figures.overall.gold_total);
+            let consensus_p = proportion(
+                figures.overall.consensus_right,
+                figures.overall.consensus_total,
+            );
             let leak_suspected = match (&gold_p, &consensus_p) {
                 (Some(g), Some(c)) => gold_leak_suspected(g, c, LEAK_MARGIN),
                 _ => false,
@@ -236,54 +286,30 @@ impl Core {
                 .map(|(s, diag)| diag.iter().zip(&s.prior).map(|(d, p)| d * p).sum::<f64>());
             let per_class = classes
                 .iter()
+                .zip(&figures.per_class)
                 .enumerate()
-                .map(|(c, name)| {
-                    let (mut right, mut total) = (0u64, 0u64);
-                    for a in &mine {
-                        if gold.contains_key(&a.item_id) {
-                            continue;
-                        }
-                        if consensus.get(&a.item_id) == Some(&c) {
-                            total += 1;
-                            right += u64::from(class_of(&a.value) == Some(c));
-                        }
-                    }
-                    ClassSkill {
-                        class: name.to_string(),
-                        recall: beta_posterior(right, total, LEVEL).into(),
-                        model_recall: matrix.as_ref().map(|d| d[c]),
-                    }
+                .map(|(c, (name, &(right, total)))| ClassSkill {
+                    class: name.to_string(),
+                    recall: beta_posterior(right, total, LEVEL).into(),
+                    model_recall: matrix.as_ref().map(|d| d[c]),
                 })
                 .collect();
-            let trend = mine
-                .chunks(window)
-                .map(|chunk| {
-                    let (cr, ct, gr, gt) = tally(chunk);
-                    Window {
-                        from: chunk.first().map_or(0, |a| a.created_at),
-                        to: chunk.last().map_or(0, |a| a.created_at),
-                        consensus: proportion(cr, ct).map(Into::into),
-                        gold: proportion(gr, gt).map(Into::into),
-                    }
-                })
-                .collect();
-            let stated: Vec<(f64, bool)> = mine
+            let trend = figures
+                .windows
                 .iter()
-                .filter_map(|a| {
-                    let p = confidence_of(&a.value)?;
-                    let given = class_of(&a.value)?;
-                    let truth = gold.get(&a.item_id).or(consensus.get(&a.item_id))?;
-                    Some((p, given == *truth))
+                .map(|(from, to, tally)| Window {
+                    from: *from,
+                    to: *to,
+                    consensus: proportion(tally.consensus_right, tally.consensus_total)
+                        .map(Into::into),
+                    gold: proportion(tally.gold_right, tally.gold_total).map(Into::into),
                 })
                 .collect();
             out.push(AnnotatorQuality {
-                calibration: calibration(&stated, CALIBRATION_BINS),
+                calibration: calibration(&figures.stated, CALIBRATION_BINS),
                 annotator: user.name.clone(),
                 cost: user.cost,
-                labels: mine
-                    .iter()
-                    .filter(|a| !gold.contains_key(&a.item_id))
-                    .count(),
+                labels: figures.labels,
                 gold: gold_p.map(Into::into),
                 consensus: consensus_p.map(Into::into),
                 expected_accuracy,
@@ -293,6 +319,194 @@ impl Core {
             });
         }
         Ok(out)
+    }
+
+    /// The class (index into `classes`) of every item a consensus run labelled, for `task`:
+    /// read once per run and kept (a run never changes), so the leaderboard does not parse
+    /// a hundred thousand stored labels on every call.
+    async fn run_classes(
+        &self,
+        run_id: i64,
+        task: &str,
+        classes: &[&str],
+    ) -> CoreResult<Arc<HashMap<i64, usize>>> {
+        let key = (
+            run_id,
+            task.to_string(),
+            classes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        );
+        if let Some(cached) = self
+            .run_classes_cache()
+            .lock()
+            .expect("run cache lock")
+            .get(&key)
+        {
+            return Ok(cached.clone());
+        }
+        let by_item: HashMap<i64, usize> = self
+            .store()
+            .run_labels(run_id)
+            .await?
+            .into_iter()
+            .filter_map(|l| {
+                let id = l.label.get(task)?.as_str()?;
+                Some((l.item_id, classes.iter().position(|c| *c == id)?))
+            })
+            .collect();
+        let by_item = Arc::new(by_item);
+        let mut cache = self.run_classes_cache().lock().expect("run cache lock");
+        // The latest run per project and task is what is asked for: a few entries suffice.
+        if cache.len() >= RUN_CLASSES_KEPT {
+            cache.clear();
+        }
+        cache.insert(key, by_item.clone());
+        Ok(by_item)
+    }
+}
+
+/// Runs whose labels [`Core::run_classes`] keeps before starting over.
+const RUN_CLASSES_KEPT: usize = 16;
+
+/// What a label is checked against.
+#[derive(Debug, Clone, Copy)]
+struct Reference {
+    /// The item's gold answer (else the latest consensus run's label).
+    gold: bool,
+    /// Index into the primary task's classes.
+    class: usize,
+}
+
+/// Each item's [`Reference`], in a slot per item id between the smallest and the largest
+/// (a project's items are imported in runs of ids): one array read per label instead of a
+/// hash lookup, a million times per leaderboard.
+struct References {
+    first_id: i64,
+    /// `NONE`, or the class index with `GOLD` set for a gold answer.
+    slots: Vec<u32>,
+}
+
+impl References {
+    const NONE: u32 = u32::MAX;
+    const GOLD: u32 = 1 << 31;
+
+    /// From the run's class per item, overridden by the gold answers.
+    fn new(consensus: &HashMap<i64, usize>, gold: &[(i64, usize)]) -> Self {
+        let ids = consensus.keys().chain(gold.iter().map(|(id, _)| id));
+        let (Some(&first_id), Some(&last_id)) = (ids.clone().min(), ids.max()) else {
+            return Self {
+                first_id: 0,
+                slots: Vec::new(),
+            };
+        };
+        let mut slots = vec![Self::NONE; (last_id - first_id + 1) as usize];
+        for (&item, &class) in consensus {
+            slots[(item - first_id) as usize] = class as u32;
+        }
+        for &(item, class) in gold {
+            slots[(item - first_id) as usize] = class as u32 | Self::GOLD;
+        }
+        Self { first_id, slots }
+    }
+
+    fn get(&self, item: i64) -> Option<Reference> {
+        let slot = *usize::try_from(item - self.first_id)
+            .ok()
+            .and_then(|i| self.slots.get(i))?;
+        (slot != Self::NONE).then_some(Reference {
+            gold: slot & Self::GOLD != 0,
+            class: (slot & !Self::GOLD) as usize,
+        })
+    }
+}
+
+/// Right and total answers against gold and against the consensus.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    consensus_right: u64,
+    consensus_total: u64,
+    gold_right: u64,
+    gold_total: u64,
+}
+
+/// One annotator's figures as the log is read, oldest label first.
+#[derive(Debug, Default)]
+struct Running {
+    /// Labels per trend window.
+    width: usize,
+    overall: Tally,
+    /// (right, total) per consensus class, regular items only.
+    per_class: Vec<(u64, u64)>,
+    /// Labels on items without a gold answer.
+    labels: usize,
+    /// (stated confidence, right) where both are known.
+    stated: Vec<(f64, bool)>,
+    /// Closed windows: first and last label's time, tally.
+    windows: Vec<(i64, i64, Tally)>,
+    /// The open window.
+    open: Tally,
+    open_labels: usize,
+    open_from: i64,
+    open_to: i64,
+}
+
+impl Running {
+    fn new(width: usize, classes: usize) -> Self {
+        Self {
+            width,
+            per_class: vec![(0, 0); classes],
+            ..Self::default()
+        }
+    }
+
+    fn add(
+        &mut self,
+        at: i64,
+        given: Option<usize>,
+        truth: Option<Reference>,
+        stated: Option<f64>,
+    ) {
+        if self.open_labels == 0 {
+            self.open_from = at;
+        }
+        self.open_to = at;
+        self.open_labels += 1;
+        match truth {
+            None => self.labels += 1,
+            Some(truth) => {
+                let right = given == Some(truth.class);
+                if truth.gold {
+                    self.open.gold_total += 1;
+                    self.open.gold_right += u64::from(right);
+                } else {
+                    self.labels += 1;
+                    self.open.consensus_total += 1;
+                    self.open.consensus_right += u64::from(right);
+                    let counts = &mut self.per_class[truth.class];
+                    counts.0 += u64::from(right);
+                    counts.1 += 1;
+                }
+                if let Some(p) = stated {
+                    self.stated.push((p, right));
+                }
+            }
+        }
+        if self.open_labels == self.width {
+            self.close_window();
+        }
+    }
+
+    /// Ends the open window (if it has labels) and adds it to the totals.
+    fn close_window(&mut self) {
+        if self.open_labels == 0 {
+            return;
+        }
+        let t = std::mem::take(&mut self.open);
+        self.overall.consensus_right += t.consensus_right;
+        self.overall.consensus_total += t.consensus_total;
+        self.overall.gold_right += t.gold_right;
+        self.overall.gold_total += t.gold_total;
+        self.windows.push((self.open_from, self.open_to, t));
+        self.open_labels = 0;
     }
 }
 

@@ -16,7 +16,7 @@ use concord_store::{
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -239,7 +239,12 @@ pub struct Core {
     cache: Arc<Mutex<HashMap<i64, CachedSkills>>>,
     contexts: Arc<ContextCache>,
     logs: Arc<Mutex<HashMap<i64, AnnotationLog>>>,
+    run_classes: Arc<RunClassesCache>,
 }
+
+/// (consensus run, task, classes) → the class index of every item the run labelled.
+pub(crate) type RunClassesCache =
+    Mutex<HashMap<(i64, String, Vec<String>), Arc<HashMap<i64, usize>>>>;
 
 /// Project name → its context and when it was read.
 type ContextCache = Mutex<HashMap<String, (Arc<Context>, Instant)>>;
@@ -297,6 +302,7 @@ impl Core {
             cache: Default::default(),
             contexts: Default::default(),
             logs: Default::default(),
+            run_classes: Default::default(),
         }
     }
 
@@ -315,6 +321,11 @@ impl Core {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The consensus runs' labels by item, kept by [`Core`] for the quality reports.
+    pub(crate) fn run_classes_cache(&self) -> &RunClassesCache {
+        &self.run_classes
     }
 
     /// The core's clock: milliseconds since the Unix epoch, UTC.
@@ -1184,34 +1195,41 @@ impl Core {
 
     /// The project's current annotations of `task`, in memory: the cached log topped up from
     /// the store with the annotations added since (read afresh when the cache cannot be trusted).
-    async fn annotation_log(
+    pub(crate) async fn annotation_log(
         &self,
         ctx: &Context,
         task: &crate::protocol::Task,
     ) -> CoreResult<AnnotationLog> {
         let classes: Vec<String> = task.classes.iter().map(|c| c.id.clone()).collect();
+        let confidence_task = ctx.parsed.confidence_task(&task.id).map(|t| t.id.as_str());
         let project_id = ctx.project.id;
         let cached = self
             .logs
             .lock()
             .expect("log lock")
             .get(&project_id)
-            .filter(|log| log.task_id == task.id && log.classes == classes)
+            .filter(|log| {
+                log.task_id == task.id
+                    && log.classes == classes
+                    && log.confidence_task.as_deref() == confidence_task
+            })
             .cloned();
         let mut log = match cached {
             Some(log)
-                if self.store.annotation_count(project_id, log.last_id).await? == log.n_stored =>
+                if self.store.annotation_ids_follow_commits()
+                    || self.store.annotation_count(project_id, log.last_id).await?
+                        == log.n_stored =>
             {
                 log
             }
-            _ => AnnotationLog::new(&task.id, &classes),
+            _ => AnnotationLog::new(&task.id, confidence_task, &classes),
         };
         let batch = self
             .store
             .annotations_after(project_id, log.last_id)
             .await?;
         if !log.append(&batch) {
-            log = AnnotationLog::new(&task.id, &classes);
+            log = AnnotationLog::new(&task.id, confidence_task, &classes);
             let all = self.store.annotations_after(project_id, 0).await?;
             assert!(log.append(&all), "a fresh log takes every supersession");
         }
@@ -1220,6 +1238,23 @@ impl Core {
             .expect("log lock")
             .insert(project_id, log.clone());
         Ok(log)
+    }
+
+    /// Reads every project's current annotations into memory (the log consensus runs, the
+    /// status and the leaderboard work from), so the first dashboard after a start does not
+    /// wait for it. Returns how many annotations were read. A server calls this on start.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn warm_up(&self) -> CoreResult<usize> {
+        let mut read = 0;
+        for project in self.store.projects().await? {
+            let ctx = self.context(&project.name).await?;
+            if let Some(task) = ctx.parsed.primary_task() {
+                read += self.annotation_log(&ctx, task).await?.rows.len();
+            }
+        }
+        Ok(read)
     }
 
     async fn consensus_input(&self, ctx: &Context) -> CoreResult<ConsensusInput> {
@@ -1657,23 +1692,31 @@ impl Core {
     /// # Errors
     /// [`CoreError::NotFound`] for an unknown project.
     pub async fn status(&self, project: &str) -> CoreResult<Status> {
+        // Counters from the store's index and sums over the in-memory annotation log: nothing
+        // here reads each item or each annotation (the dashboard polls this at a million).
         let ctx = self.context(project).await?;
-        let states = self.store.item_states(ctx.project.id).await?;
-        // With a categorical task, from the in-memory annotation log (only the annotations
-        // added since the last call are read: the dashboard polls this).
-        let (annotation_count, costs, agreement) = match ctx.parsed.primary_task() {
+        let totals = self.store.item_state_totals(ctx.project.id).await?;
+        let gold: HashSet<i64> = self
+            .store
+            .gold_item_ids(ctx.project.id)
+            .await?
+            .into_iter()
+            .collect();
+        let cost_of = self.user_costs().await?;
+        // Regular items' reads per annotator, priced once per annotator below.
+        let mut regular_reads: HashMap<i64, u64> = HashMap::new();
+        let (annotation_count, agreement) = match ctx.parsed.primary_task() {
             Some(task) => {
                 let log = self.annotation_log(&ctx, task).await?;
-                let cost_of = self.user_costs().await?;
-                let mut costs: HashMap<i64, f64> = HashMap::with_capacity(states.len());
                 // (item, class) of every classed read, sorted: agreement from runs, without a
-                // map per item (a million reads: the dashboard polls this).
+                // map per item.
                 let mut reads: Vec<(i64, u32)> = Vec::with_capacity(log.rows.len());
                 for row in log.rows.iter() {
-                    *costs.entry(row.item_id).or_default() +=
-                        cost_of.get(&row.annotator_id).copied().unwrap_or(1.0);
                     if row.class != NO_CLASS {
                         reads.push((row.item_id, row.class));
+                    }
+                    if !gold.contains(&row.item_id) {
+                        *regular_reads.entry(row.annotator_id).or_default() += 1;
                     }
                 }
                 reads.sort_unstable();
@@ -1688,27 +1731,28 @@ impl Core {
                 }
                 (
                     log.rows.len(),
-                    costs,
                     (pairs > 0).then(|| agree as f64 / pairs as f64),
                 )
             }
             None => {
                 let annotations = self.store.annotations(ctx.project.id).await?;
-                (
-                    annotations.len(),
-                    self.read_costs(&annotations).await?,
-                    None,
-                )
+                for a in annotations.iter().filter(|a| !gold.contains(&a.item_id)) {
+                    *regular_reads.entry(a.annotator_id).or_default() += 1;
+                }
+                (annotations.len(), None)
             }
         };
+        let cost: f64 = regular_reads
+            .iter()
+            .map(|(annotator, &n)| n as f64 * cost_of.get(annotator).copied().unwrap_or(1.0))
+            .sum();
         let mut items: HashMap<String, usize> = HashMap::new();
-        let (mut regular, mut labels, mut cost) = (0usize, 0i64, 0.0);
-        for s in &states {
-            *items.entry(s.phase.as_str().into()).or_default() += 1;
-            if !s.is_gold {
-                regular += 1;
-                labels += s.n_labels;
-                cost += costs.get(&s.item_id).copied().unwrap_or(0.0);
+        let (mut regular, mut labels) = (0i64, 0i64);
+        for t in &totals {
+            *items.entry(t.phase.as_str().into()).or_default() += t.items as usize;
+            if !t.is_gold {
+                regular += t.items;
+                labels += t.labels;
             }
         }
         let latest_run = self.store.latest_run(ctx.project.id).await?.map(|r| r.id);
@@ -1987,15 +2031,20 @@ struct ConsensusInput {
 
 /// One current annotation in compact form.
 #[derive(Debug, Clone, Copy)]
-struct LogRow {
-    item_id: i64,
-    annotator_id: i64,
+pub(crate) struct LogRow {
+    pub(crate) item_id: i64,
+    pub(crate) annotator_id: i64,
+    /// When it was made (ms since the epoch).
+    pub(crate) created_at: i64,
     /// Index into the log's class names, or [`NO_CLASS`] when the value has no class for the
     /// task.
-    class: u32,
+    pub(crate) class: u32,
+    /// The value of the task that states the annotator's confidence in this one
+    /// ([`AnnotationLog::confidence_task`]), as given; NaN when there is none.
+    pub(crate) confidence: f64,
 }
 
-const NO_CLASS: u32 = u32::MAX;
+pub(crate) const NO_CLASS: u32 = u32::MAX;
 
 /// A project's current annotations, kept in memory by `Core` and topped up from the store by
 /// id, so a consensus run or a skill re-fit reads only the annotations added since the last
@@ -2003,14 +2052,18 @@ const NO_CLASS: u32 = u32::MAX;
 /// stays exact; a supersession of a row already in the copy, or a row appearing below the
 /// newest one read (a count check), makes it start over from the store.
 #[derive(Clone)]
-struct AnnotationLog {
+pub(crate) struct AnnotationLog {
     task_id: String,
+    /// The task whose value is the annotator's stated confidence in `task_id`'s (the log is
+    /// rebuilt when it changes, as when the classes do).
+    confidence_task: Option<String>,
     /// The protocol's classes for the task (the log is rebuilt when they change).
     classes: Vec<String>,
     /// Every class name the rows use: the protocol's, then any other seen (a value made under
     /// an earlier protocol version).
-    names: Vec<String>,
-    rows: Arc<Vec<LogRow>>,
+    pub(crate) names: Vec<String>,
+    /// The current annotations, by id.
+    pub(crate) rows: Arc<Vec<LogRow>>,
     /// SHA-256 state after the line of every row, in id order: the input hash of a run only
     /// needs the new lines.
     hasher: Sha256,
@@ -2021,9 +2074,10 @@ struct AnnotationLog {
 }
 
 impl AnnotationLog {
-    fn new(task_id: &str, classes: &[String]) -> Self {
+    fn new(task_id: &str, confidence_task: Option<&str>, classes: &[String]) -> Self {
         Self {
             task_id: task_id.to_string(),
+            confidence_task: confidence_task.map(str::to_string),
             classes: classes.to_vec(),
             names: classes.to_vec(),
             rows: Arc::new(Vec::new()),
@@ -2066,10 +2120,16 @@ impl AnnotationLog {
                     }
                 },
             };
+            let confidence = match &self.confidence_task {
+                Some(t) => a.value.get(t).and_then(Value::as_f64).unwrap_or(f64::NAN),
+                None => f64::NAN,
+            };
             rows.push(LogRow {
                 item_id: a.item_id,
                 annotator_id: a.annotator_id,
+                created_at: a.created_at,
                 class,
+                confidence,
             });
         }
         hash.flush().expect("hashing");

@@ -676,4 +676,33 @@ async fn stated_confidence_is_measured_for_calibration() {
     assert!(honest.ece < 0.06, "{honest:?}");
     assert!(bold.ece > 0.3, "{bold:?}");
     assert!(bold.brier > 2.0 * honest.brier);
+
+    // Trend windows: 100 labels each make 2 windows of 200 gold answers; 10 labels each,
+    // capped at 7 windows, widen to 29 labels (the last one shorter) and add up to the whole.
+    let trend_of = |report: &[concord_core::quality::AnnotatorQuality]| {
+        report
+            .iter()
+            .find(|r| r.annotator == "honest")
+            .unwrap()
+            .trend
+            .iter()
+            .map(|w| w.gold.unwrap().total)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(trend_of(&report), [100, 100]);
+    let capped = core
+        .annotator_quality(
+            &admin,
+            "p",
+            concord_core::quality::Trend {
+                window: 10,
+                max_windows: Some(7),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(trend_of(&capped), [29, 29, 29, 29, 29, 29, 26]);
+    let whole = capped.iter().find(|r| r.annotator == "honest").unwrap();
+    assert_eq!(whole.gold.unwrap().total, 200);
+    assert_eq!(whole.calibration, of("honest").into());
 }

@@ -1,11 +1,17 @@
 //! Load on the HTTP API over loopback: concurrent annotators each cycling `POST next` →
 //! `POST …/annotations` with their own API token, against `concord serve`'s router on SQLite.
-//! Then the manager dashboard's calls (`status`, `annotators`) timed on the labelled project.
+//! Then a consensus run (the project's method, Dawid–Skene) and the manager dashboard's calls
+//! (`status`, `annotators`), timed on the labelled project.
 //!
 //! Run with `bash bench/web/run` (release build). Prints one JSON object: submissions per
 //! second and p50/p99 latency of each call, measured at the client.
 //!
 //!   load [--items N] [--annotators N] [--overlap SPEC] [--db PATH]
+//!   load --dashboard-only --db PATH
+//!
+//! With `--db` the database (and its audit key, `PATH.audit-key`) is kept; `--dashboard-only`
+//! then times the dashboard on it again in a fresh process, without labelling: the first call
+//! of each endpoint (which reads the annotations into memory) is reported apart as `first_ms`.
 //!
 //! Server and clients share the machine (and its cores), as a load generator on loopback does.
 
@@ -29,6 +35,7 @@ struct Args {
     annotators: usize,
     overlap: Overlap,
     db: Option<String>,
+    dashboard_only: bool,
 }
 
 fn parse() -> Args {
@@ -37,6 +44,7 @@ fn parse() -> Args {
         annotators: 50,
         overlap: "fixed:3".parse().expect("overlap"),
         db: None,
+        dashboard_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,9 +54,14 @@ fn parse() -> Args {
             "--annotators" => args.annotators = value().parse().expect("--annotators N"),
             "--overlap" => args.overlap = value().parse().expect("--overlap SPEC"),
             "--db" => args.db = Some(value()),
+            "--dashboard-only" => args.dashboard_only = true,
             other => panic!("unknown flag {other}"),
         }
     }
+    assert!(
+        !args.dashboard_only || args.db.is_some(),
+        "--dashboard-only needs --db PATH"
+    );
     args
 }
 
@@ -89,9 +102,27 @@ async fn main() {
         .db
         .clone()
         .map_or_else(|| dir.path().join("load.db"), std::path::PathBuf::from);
-    let key = AuditKey::create_file(&dir.path().join("load.audit-key")).expect("audit key");
+    let key_path = std::path::PathBuf::from(format!("{}.audit-key", db.display()));
+    let key = if args.dashboard_only {
+        AuditKey::load(&key_path).expect("audit key")
+    } else {
+        AuditKey::create_file(&key_path).expect("audit key")
+    };
     let store = SqliteStore::open(&db, key).await.expect("store");
     let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
+    if args.dashboard_only {
+        let base = start_server(core).await;
+        let client = reqwest::Client::new();
+        let (annotations, dashboard) = time_dashboard(&client, &base, true, false).await;
+        println!(
+            "{}",
+            serde_json::json!({
+                "dashboard_annotations": annotations,
+                "dashboard": dashboard,
+            })
+        );
+        return;
+    }
     let admin = core.init_admin("admin", Some("load")).await.expect("admin");
     let settings = Settings {
         overlap: args.overlap,
@@ -131,16 +162,7 @@ async fn main() {
             .expect("member");
         names.push(name);
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let router = concord_server::router(core.clone(), ServerConfig::default());
-    tokio::spawn(concord_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let base = start_server(core.clone()).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.annotators)
         .build()
@@ -224,31 +246,7 @@ async fn main() {
     let seconds = start.elapsed().as_secs_f64();
     let submissions = submit_times.len();
 
-    // The dashboard's calls, as the manager (admin) makes them, five times each.
-    let admin_login = client
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"username": "admin", "password": "load"}))
-        .send()
-        .await
-        .expect("admin login");
-    let cookie = session_cookie(&admin_login);
-    let mut dashboard = serde_json::Map::new();
-    for endpoint in ["status", "annotators"] {
-        let mut times = Vec::new();
-        for _ in 0..5 {
-            let t = Instant::now();
-            let response = client
-                .get(format!("{base}/api/projects/load/{endpoint}"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("dashboard");
-            assert!(response.status().is_success(), "{endpoint}");
-            let _ = response.bytes().await;
-            times.push(t.elapsed());
-        }
-        dashboard.insert(endpoint.to_string(), summary(times));
-    }
+    let (_, dashboard) = time_dashboard(&client, &base, false, true).await;
     let target = 1_500.0;
     let rate = submissions as f64 / seconds;
     println!(
@@ -267,4 +265,97 @@ async fn main() {
             "dashboard": dashboard,
         })
     );
+}
+
+/// Serves `core` on a loopback port; the base URL.
+async fn start_server(core: Core) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let router = concord_server::router(core, ServerConfig::default());
+    tokio::spawn(concord_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    base
+}
+
+/// The dashboard's calls, as the manager (admin) makes them, five times each (after one
+/// first call kept out of the quantiles when `first` is set: a fresh process reads the
+/// annotations then), after a consensus run when `consensus` is set (its time is
+/// `consensus_ms`). The number of annotations `status` counts, and the timings.
+async fn time_dashboard(
+    client: &reqwest::Client,
+    base: &str,
+    first: bool,
+    consensus: bool,
+) -> (u64, serde_json::Map<String, serde_json::Value>) {
+    let admin_login = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": "admin", "password": "load"}))
+        .send()
+        .await
+        .expect("admin login");
+    let cookie = session_cookie(&admin_login);
+    let csrf = admin_login
+        .json::<serde_json::Value>()
+        .await
+        .expect("login body")["csrf_token"]
+        .as_str()
+        .expect("csrf")
+        .to_string();
+    let mut dashboard = serde_json::Map::new();
+    if consensus {
+        let t = Instant::now();
+        let response = client
+            .post(format!("{base}/api/projects/load/consensus"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .expect("consensus");
+        assert!(response.status().is_success(), "consensus");
+        let _ = response.bytes().await;
+        dashboard.insert(
+            "consensus_ms".into(),
+            serde_json::json!(t.elapsed().as_secs_f64() * 1000.0),
+        );
+    }
+    let mut annotations = 0;
+    for endpoint in ["status", "annotators"] {
+        let call = || async {
+            let t = Instant::now();
+            let response = client
+                .get(format!("{base}/api/projects/load/{endpoint}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .expect("dashboard");
+            assert!(response.status().is_success(), "{endpoint}");
+            let body = response.bytes().await.expect("dashboard body");
+            (t.elapsed(), body)
+        };
+        let first_ms = if first {
+            Some(call().await.0.as_secs_f64() * 1000.0)
+        } else {
+            None
+        };
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let (elapsed, body) = call().await;
+            if endpoint == "status" {
+                let status: serde_json::Value = serde_json::from_slice(&body).expect("status");
+                annotations = status["annotations"].as_u64().expect("annotations");
+            }
+            times.push(elapsed);
+        }
+        let mut timing = summary(times);
+        if let Some(ms) = first_ms {
+            timing["first_ms"] = serde_json::json!(ms);
+        }
+        dashboard.insert(endpoint.to_string(), timing);
+    }
+    (annotations, dashboard)
 }

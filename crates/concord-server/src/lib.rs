@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub import_limit: usize,
     /// Whether the session cookie is marked `Secure` (behind HTTPS).
     pub secure_cookie: bool,
+    /// What checks the audit chain for a release's truthing report (the audit key, or its
+    /// public half); without it the report endpoint answers 503.
+    pub audit_verifier: Option<concord_store::AuditVerifier>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             body_limit: 1 << 20,
             import_limit: 32 << 20,
             secure_cookie: false,
+            audit_verifier: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         adjudicate::queue, adjudicate::reads, adjudicate::decide,
         manage::protocol, manage::update_protocol, manage::import_items, manage::status,
         manage::annotators, manage::edge_cases, manage::consensus, manage::export,
-        manage::releases,
+        manage::releases, manage::create_release, manage::release_report, manage::provenance,
     ),
     modifiers(&Security),
     security(("session" = []), ("token" = [])),

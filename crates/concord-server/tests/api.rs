@@ -2,6 +2,7 @@
 //! CSRF, malformed and oversized bodies.
 
 use crate::harness::{Server, Session, login, start};
+use concord_core::release::Purpose;
 use concord_core::service::UserRequest;
 use concord_server::{LoginLimits, ServerConfig, demo};
 use concord_store::{AuditFilter, Role};
@@ -65,6 +66,13 @@ async fn every_endpoint_checks_role_and_membership() {
     for name in accounts {
         sessions.push((name, login(&server, name).await));
     }
+    // A release for the report endpoint.
+    let lead = server.core.user("lead").await.unwrap();
+    server
+        .core
+        .create_release(&lead, "cxr", "v1", Purpose::Reference, demo::PASSWORD)
+        .await
+        .unwrap();
     let p = "/api/projects/cxr";
     let decision = r#"{"value":"normal","rationale":"test","password":"wrong"}"#;
     let table: Vec<(Method, String, Option<&str>, &[&str])> = vec![
@@ -159,6 +167,24 @@ async fn every_endpoint_checks_role_and_membership() {
             None,
             &["admin", "lead", "auditor"],
         ),
+        (
+            Method::POST,
+            format!("{p}/releases"),
+            Some(r#"{"name":"refused","password":"wrong"}"#),
+            &["admin", "lead"],
+        ),
+        (
+            Method::GET,
+            format!("{p}/releases/v1/report"),
+            None,
+            &["admin", "lead", "auditor"],
+        ),
+        (
+            Method::GET,
+            format!("{p}/items/CXR-0002/provenance"),
+            None,
+            &["admin", "lead", "senior-1", "auditor"],
+        ),
     ];
     for (method, path, body, allowed) in &table {
         for (name, session) in &sessions {
@@ -174,7 +200,8 @@ async fn every_endpoint_checks_role_and_membership() {
             } else if allowed.contains(name) {
                 // Allowed through: any answer but "who are you" or "not you". (A wrong
                 // signing password is 403 by design: checked separately below.)
-                let signing = path.ends_with("/adjudication") && *method == Method::POST;
+                let signing = (path.ends_with("/adjudication") || path.ends_with("/releases"))
+                    && *method == Method::POST;
                 assert!(
                     status != StatusCode::UNAUTHORIZED
                         && status != StatusCode::NOT_FOUND
@@ -578,9 +605,133 @@ async fn the_openapi_document_lists_every_endpoint() {
         "/api/projects/{project}/items/{item}/annotations",
         "/api/projects/{project}/items/{item}/adjudication",
         "/api/projects/{project}/status",
+        "/api/projects/{project}/releases/{release}/report",
+        "/api/projects/{project}/items/{item}/provenance",
     ] {
         assert!(paths.contains_key(path), "{path}");
     }
     assert!(doc["components"]["schemas"]["Task"].is_object());
     assert!(doc["components"]["schemas"]["Receipt"].is_object());
+}
+
+/// A manager cuts a signed release over HTTP (a wrong password cuts nothing), reads its
+/// truthing report as a script-free HTML page, and an item's provenance equals the core's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_are_cut_and_reported_and_provenance_is_shown() {
+    let server = start(ServerConfig::default()).await;
+    let lead = login(&server, "lead").await;
+    let p = "/api/projects/cxr";
+    let wrong = send(
+        &server,
+        &lead,
+        Method::POST,
+        &format!("{p}/releases"),
+        Some(r#"{"name":"v1","purpose":"test","password":"nope"}"#),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let bad_purpose = send(
+        &server,
+        &lead,
+        Method::POST,
+        &format!("{p}/releases"),
+        Some(r#"{"name":"v1","purpose":"final","password":"demo"}"#),
+    )
+    .await;
+    assert_eq!(bad_purpose.status(), StatusCode::BAD_REQUEST);
+    assert!(bad_purpose.text().await.unwrap().contains("`purpose`"));
+    let listed: Value = send(&server, &lead, Method::GET, &format!("{p}/releases"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([]), "nothing is cut without the signature");
+    let cut = send(
+        &server,
+        &lead,
+        Method::POST,
+        &format!("{p}/releases"),
+        Some(r#"{"name":"v1","purpose":"test","password":"demo"}"#),
+    )
+    .await;
+    assert_eq!(cut.status(), StatusCode::OK);
+    let cut: Value = cut.json().await.unwrap();
+    assert_eq!(cut["name"], "v1");
+    assert_eq!(cut["purpose"], "test");
+    assert_eq!(cut["signatures"][0]["meaning"], "approved");
+    assert!(cut["items"].as_u64().unwrap() > 0);
+
+    let report = send(
+        &server,
+        &lead,
+        Method::GET,
+        &format!("{p}/releases/v1/report"),
+        None,
+    )
+    .await;
+    assert_eq!(report.status(), StatusCode::OK);
+    assert!(
+        report.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = report.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let html = report.text().await.unwrap();
+    assert!(html.contains("Truthing report") && html.contains("v1"));
+    assert!(!html.contains("<script"));
+    let missing = send(
+        &server,
+        &lead,
+        Method::GET,
+        &format!("{p}/releases/v9/report"),
+        None,
+    )
+    .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // Provenance of an item with reads: what the core says, to the read.
+    let admin = server.core.user("admin").await.unwrap();
+    let item = server
+        .core
+        .export(&admin, "cxr")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|row| row.labels >= 2)
+        .expect("the demo has labelled items")
+        .item;
+    let shown: Value = send(
+        &server,
+        &lead,
+        Method::GET,
+        &format!("{p}/items/{item}/provenance"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let core =
+        serde_json::to_value(server.core.provenance(&admin, "cxr", &item).await.unwrap()).unwrap();
+    assert_eq!(shown["reads"], core["reads"]);
+    assert!(shown["reads"].as_array().unwrap().len() >= 2);
+    assert_eq!(shown["audit_events"], core["audit_events"]);
+    let reader = login(&server, "reader-1").await;
+    let refused = send(
+        &server,
+        &reader,
+        Method::GET,
+        &format!("{p}/items/{item}/provenance"),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }

@@ -261,6 +261,13 @@ async fn annotator_adjudicator_and_manager_in_a_real_browser() {
     .await;
     let adjudications = server.core.store().adjudications(project.id).await.unwrap();
     assert_eq!(adjudications.len(), 1);
+    let adjudicated_item = server
+        .core
+        .store()
+        .item_by_id(adjudications[0].item_id)
+        .await
+        .unwrap()
+        .external_id;
     assert_eq!(
         adjudications[0].rationale,
         "clear lungs, sharp costophrenic angles"
@@ -269,6 +276,7 @@ async fn annotator_adjudicator_and_manager_in_a_real_browser() {
 
     // A manager's dashboard shows the numbers of `concord status --json`.
     sign_in(&page, &server, "lead").await;
+    let lead = server.core.user("lead").await.unwrap();
     open(&page, &server, "#/p/cxr/manage").await;
     until(&page, "!!document.querySelector('#stat-annotations')").await;
     let status = server.core.status(demo::PROJECT).await.unwrap();
@@ -300,6 +308,68 @@ async fn annotator_adjudicator_and_manager_in_a_real_browser() {
         unlabelled.is_empty(),
         "controls without a label: {unlabelled:?}"
     );
+
+    // The manager cuts a signed release and opens its truthing report.
+    until(&page, "!!document.querySelector('#release-name')").await;
+    for (field, text) in [
+        ("#release-name", "v1"),
+        ("#release-password", demo::PASSWORD),
+    ] {
+        page.find_element(field)
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap()
+            .type_str(text)
+            .await
+            .unwrap();
+    }
+    page.find_element("#create-release")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(&page, "!!document.querySelector('#releases a.report-link')").await;
+    let released = server.core.releases(&lead, demo::PROJECT).await.unwrap();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].signatures.len(), 1);
+    let _: bool = eval(
+        &page,
+        "(fetch(document.querySelector('#releases a.report-link').href) \
+           .then(r => r.text().then(t => { window.reportCheck = r.status + ' ' + t.includes('Truthing report'); })), true)",
+    )
+    .await;
+    until(&page, "window.reportCheck === '200 true'").await;
+    shot(&page, "releases.png").await;
+
+    // The adjudicated item's provenance: its decision, rationale and signature.
+    open(
+        &page,
+        &server,
+        &format!("#/p/cxr/item/{}", adjudicated_item),
+    )
+    .await;
+    until(&page, "!!document.querySelector('#prov-decision')").await;
+    let decision: String = eval(&page, &text("prov-decision")).await;
+    assert_eq!(decision, "finding: normal");
+    let reads: usize = eval(
+        &page,
+        "document.querySelectorAll('#prov-reads-table tbody tr').length",
+    )
+    .await;
+    assert_eq!(
+        reads,
+        server
+            .core
+            .provenance(&lead, demo::PROJECT, &adjudicated_item)
+            .await
+            .unwrap()
+            .reads
+            .len()
+    );
+    shot(&page, "provenance.png").await;
 
     browser.close().await.ok();
     events.abort();

@@ -29,11 +29,13 @@ impl Server {
     }
 }
 
-/// Starts a server on the demo project (demo accounts, password `demo`).
-pub(crate) async fn start(config: ServerConfig) -> Server {
+/// Starts a server on the demo project (demo accounts, password `demo`), verifying the audit
+/// chain with the database's key.
+pub(crate) async fn start(mut config: ServerConfig) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("web.db");
     let key = AuditKey::create_file(&dir.path().join("web.db.audit-key")).expect("audit key");
+    config.audit_verifier = Some(key.verifier());
     let store = SqliteStore::open(&db, key).await.expect("store");
     let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
     demo::seed(&core, 7).await.expect("demo project");

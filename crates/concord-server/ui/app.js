@@ -117,6 +117,7 @@ const ROUTES = [
   [/^#\/p\/([^/]+)\/me$/, renderMe, true],
   [/^#\/p\/([^/]+)\/adjudicate$/, renderAdjudicate, true],
   [/^#\/p\/([^/]+)\/manage$/, renderManage, true],
+  [/^#\/p\/([^/]+)\/item\/([^/]+)$/, renderProvenance, true],
 ];
 async function router() {
   const hash = location.hash || '#/projects';
@@ -135,7 +136,7 @@ async function router() {
   renderHeader(auth ? p : null, hash);
   const view = h('div', { class: 'view' });
   $('#main').replaceChildren(view);
-  try { await fn(view, p); } catch (e) { if (view.isConnected) showError(e); }
+  try { await fn(view, p, ...m.slice(2).map(decodeURIComponent)); } catch (e) { if (view.isConnected) showError(e); }
   const h1 = $('h1', view);
   if (h1 && view.isConnected && !view.contains(document.activeElement)) h1.focus({ preventScroll: true });
 }
@@ -780,6 +781,7 @@ async function renderAdjudicate(view, p) {
         h('dt', {}, 'Reason'), h('dd', {}, entry.reason || '—'),
         h('dt', {}, 'Consensus label'), h('dd', { id: 'consensus-label' }, fmtValue(entry.label)),
         h('dt', {}, 'Confidence'), h('dd', {}, pct(entry.confidence, 1))),
+      h('p', {}, h('a', { href: `#/p/${enc(p)}/item/${enc(entry.item)}` }, 'Full provenance of this item')),
       h('h3', {}, 'Reads'),
       table(null, [['Annotator'], ['Answer'], ['Skill', 'num']],
         reads.map(r => [[r.annotator], [fmtValue(r.value)], [pct(r.skill), 'num']]), 'reads'),
@@ -896,7 +898,7 @@ async function renderManage(view, p) {
       }
       if (!list || !list.length) return h('p', { class: 'muted' }, 'No edge cases.');
       return table(null, [['Rank', 'num'], ['Item'], ['Score', 'num'], ['Entropy', 'num'], ['Disagreement', 'num'], ['Model', 'num'], ['Rarity', 'num'], ['Kind'], ['Label']],
-        list.map(x => [[String(x.rank), 'num'], [x.item], [num(x.score), 'num'], [num(x.entropy), 'num'], [num(x.disagreement), 'num'],
+        list.map(x => [[String(x.rank), 'num'], [itemLink(p, x.item)], [num(x.score), 'num'], [num(x.entropy), 'num'], [num(x.disagreement), 'num'],
           [num(x.model), 'num'], [num(x.rarity), 'num'], [x.kind || (x.kinds || []).join(', ') || '—'], [fmtValue(x.label)]]), 'edge-cases');
     });
     refresh = () => Promise.all([loadStatus(), loadTeam(), loadEdge()]);
@@ -946,8 +948,17 @@ async function renderManage(view, p) {
     importSec.append(importForm);
   }
 
-  const relSec = slot('releases-section', 'Export and releases', !manager);
-  fill(relSec, async () => {
+  if (manager || roles.includes('auditor')) {
+    const provSec = slot('provenance-section', 'Item provenance');
+    const item = h('input', { required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. CXR-0007' });
+    const show = h('button', { id: 'show-provenance', type: 'submit' }, 'Show provenance');
+    const form = h('form', { 'aria-label': 'Item provenance' }, field('provenance-item', 'Item id', item,
+      'Every read, the consensus run, the signed adjudication and the audit events behind one label.'), show);
+    form.addEventListener('submit', e => { e.preventDefault(); if (item.value.trim()) go(`#/p/${enc(p)}/item/${enc(item.value.trim())}`); });
+    provSec.append(form);
+  }
+  const relSec = slot('releases-section', 'Export and releases', true);
+  const relBody = async () => {
     const out = [];
     if (manager) {
       out.push(h('p', { class: 'links' },
@@ -956,13 +967,96 @@ async function renderManage(view, p) {
     }
     const rel = (await api('GET', P(p, '/releases'))) || [];
     out.push(h('h3', {}, 'Releases'), rel.length
-      ? h('ul', { class: 'releases', id: 'releases' }, rel.map(r => h('li', {}, h('strong', {}, r.name),
-        r.purpose ? ` — ${r.purpose}` : '', r.created_at ? h('span', { class: 'muted' }, ` (${fmtTime(r.created_at)})`) : null,
-        r.manifest_sha256 ? h('span', { class: 'muted' }, ` sha256 ${String(r.manifest_sha256).slice(0, 12)}…`) : null)))
-      : h('p', { class: 'muted' }, 'No releases yet.'));
+      ? table(null, [['Release'], ['Purpose'], ['Items', 'num'], ['Cut'], ['Manifest SHA-256'], ['Signed'], ['Report']],
+        rel.map(r => [[h('strong', {}, r.name)], [r.purpose || '—'], [String(r.items ?? 0), 'num'], [fmtTime(r.created_at)],
+          [h('code', { title: r.manifest_sha256 || '' }, `${String(r.manifest_sha256 || '').slice(0, 12)}…`)],
+          [(r.signatures || []).map(g => h('div', {}, `${g.printed_name} (${g.meaning}), ${fmtTime(g.signed_at)}`,
+            g.valid ? '' : h('span', { class: 'flag' }, ' ⚠ no longer binds'))) ],
+          [h('a', { href: P(p, `/releases/${enc(r.name)}/report`), target: '_blank', rel: 'noopener', class: 'report-link',
+            'aria-label': `Truthing report of release ${r.name} (opens in a new tab)` }, 'Truthing report')]]), 'releases')
+      : h('p', { class: 'muted', id: 'releases' }, 'No releases yet.'));
+    if (manager) out.push(releaseForm(p, () => fill(relSec, relBody)));
     return out;
-  });
+  };
+  fill(relSec, relBody);
   await refresh();
+}
+
+// A posterior over classes, most probable first, as percentages.
+const fmtPosterior = post => (typeof post === 'object' && !Array.isArray(post)
+  ? Object.entries(post).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${pct(v, 1)}`).join(', ')
+  : fmtValue(post));
+
+// A link to an item's provenance page.
+const itemLink = (p, item) => h('a', { href: `#/p/${enc(p)}/item/${enc(item)}`, title: `Provenance of ${item}` }, item);
+
+// The form that cuts a signed release of the current reference standard.
+function releaseForm(p, done) {
+  const name = h('input', { required: true, autocomplete: 'off', spellcheck: 'false', pattern: '\\S+', placeholder: 'e.g. v1-test' });
+  const purpose = h('select', {}, [['reference', 'Reference standard'], ['train', 'Training'], ['tune', 'Tuning'], ['test', 'Test (sequestered)']]
+    .map(([v, t]) => h('option', { value: v }, t)));
+  const password = h('input', { type: 'password', required: true, autocomplete: 'current-password' });
+  const cut = h('button', { id: 'create-release', type: 'submit' }, 'Sign and cut release');
+  const form = h('form', { 'aria-label': 'Cut a release', class: 'release-form' }, h('h3', {}, 'Cut a release'),
+    h('p', { class: 'muted' }, 'Freezes every regular item’s label, confidence, reads and provenance into a manifest you sign as approved.'),
+    field('release-name', 'Name (no spaces)', name), field('release-purpose', 'Purpose', purpose),
+    field('release-password', 'Re-enter your password to sign', password), cut);
+  form.addEventListener('submit', async e => {
+    e.preventDefault(); clearError();
+    if (!name.value.trim() || /\s/.test(name.value.trim())) { showError('Give the release a name without spaces.'); name.focus(); return; }
+    cut.disabled = true; setStatus('Cutting release…');
+    try {
+      const r = await api('POST', P(p, '/releases'), { name: name.value.trim(), purpose: purpose.value, password: password.value });
+      setStatus(`Release ${r.name} cut and signed: ${r.items} items`);
+      await done();
+    } catch (err) { setStatus(''); showError(err); password.value = ''; } finally { cut.disabled = false; }
+  });
+  return form;
+}
+
+// ---------- provenance ----------
+async function renderProvenance(view, p, item) {
+  document.title = `Provenance · ${item} · Concord`;
+  view.append(h('h1', { tabindex: -1 }, `Provenance — ${item}`));
+  const pv = await api('GET', P(p, `/items/${enc(item)}/provenance`));
+  const st = pv.state || {};
+  const facts = (...pairs) => h('dl', { class: 'facts' }, pairs.map(([k, v, id]) => [h('dt', {}, k), h('dd', { id }, v)]));
+  view.append(section('prov-item', 'Item',
+    facts(['Status', st.status || '—', 'prov-status'], ['Label', fmtValue(st.label), 'prov-label'], ['Confidence', pct(st.confidence, 1)],
+      ['Labels', String(st.labels ?? 0)], ['Kind', pv.kind || '—'], ['Content SHA-256', h('code', {}, pv.content_sha256 || '—')],
+      ['Gold answer', pv.gold == null ? 'Not a gold item' : fmtValue(pv.gold)])));
+  view.append(section('prov-reads', `Reads (${(pv.reads || []).length})`,
+    (pv.reads || []).length
+      ? table(null, [['Annotation', 'num'], ['Reader'], ['Answer'], ['Submitted'], ['Time spent', 'num'], ['Protocol', 'num'], ['Qualifications']],
+        pv.reads.map(r => [[String(r.annotation), 'num'], [r.reader], [fmtValue(r.value)], [fmtTime(r.created_at)],
+          [r.time_spent_ms == null ? '—' : `${(r.time_spent_ms / 1000).toFixed(1)} s`, 'num'], [`v${r.protocol_version}`, 'num'],
+          [fmtValue(r.qualifications)]]), 'prov-reads-table')
+      : h('p', { class: 'muted' }, 'No reads yet.')));
+  const run = pv.consensus;
+  view.append(section('prov-consensus', 'Consensus', run
+    ? [facts(['Run', String(run.run)], ['Method', `${run.method} ${run.method_version || ''}`], ['Seed', String(run.seed)],
+      ['Input SHA-256', h('code', {}, run.input_sha256 || '—')], ['When', fmtTime(run.created_at)],
+      ['Label in the run', run.label ? fmtValue(run.label.label) : 'Not labelled by this run', 'prov-run-label'],
+      ['Confidence', run.label ? pct(run.label.confidence, 1) : '—'],
+      ['Posterior', run.label && run.label.posterior ? fmtPosterior(run.label.posterior) : '—'])]
+    : h('p', { class: 'muted' }, 'No consensus run yet.')));
+  const adj = pv.adjudication;
+  view.append(section('prov-adjudication', 'Adjudication', adj
+    ? [facts(['Adjudicator', adj.adjudicator], ['Decision', fmtValue(adj.value), 'prov-decision'], ['Rationale', adj.rationale],
+      ['Reads considered', (adj.considered || []).join(', ') || '—'], ['Consensus run shown', adj.consensus_run == null ? '—' : String(adj.consensus_run)],
+      ['When', fmtTime(adj.created_at)]),
+    h('h3', {}, 'Signatures'),
+    h('ul', {}, (adj.signatures || []).map(g => h('li', {}, `${g.printed_name} — ${g.meaning}, ${fmtTime(g.signed_at)}, `,
+      h('code', { title: g.record_sha256 }, `${String(g.record_sha256 || '').slice(0, 12)}…`),
+      g.valid ? ' (binds)' : h('span', { class: 'flag' }, ' ⚠ no longer binds'))))]
+    : h('p', { class: 'muted' }, 'Not adjudicated.')));
+  view.append(section('prov-protocol', 'Protocol versions',
+    h('ul', {}, (pv.protocol_versions || []).map(v => h('li', {}, `v${v.version}: ${v.note || '—'} `,
+      h('code', { title: v.schema_sha256 }, `${String(v.schema_sha256 || '').slice(0, 12)}…`))))));
+  view.append(section('prov-audit', 'Audit events',
+    h('p', {}, (pv.audit_events || []).length
+      ? `Sequence numbers ${pv.audit_events.join(', ')} — check them with concord audit log and concord audit verify.`
+      : 'None.')));
 }
 
 // ---------- start ----------

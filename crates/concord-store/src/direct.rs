@@ -663,7 +663,7 @@ fn run(row: &Row<'_>) -> StoreResult<ConsensusRun> {
 }
 
 /// Collects every row of `sql` (with `params`) through `map`.
-fn collect<T>(
+pub(crate) fn collect<T>(
     db: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -752,6 +752,27 @@ pub(crate) fn item_states(db: &Connection, project_id: i64) -> StoreResult<Vec<I
         ),
         params![project_id],
         item_state,
+    )
+}
+
+/// See [`crate::Store::item_state_totals`].
+pub(crate) fn item_state_totals(db: &Connection, project_id: i64) -> StoreResult<Vec<StateTotal>> {
+    collect(
+        db,
+        "SELECT is_gold, state, COUNT(*), SUM(n_labels) FROM item_state WHERE project_id = ?1 \
+         GROUP BY is_gold, state ORDER BY is_gold, state",
+        params![project_id],
+        |row| {
+            let phase = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            Ok(StateTotal {
+                is_gold: row.get::<_, i64>(0)? != 0,
+                phase: ItemPhase::parse(phase).ok_or_else(|| {
+                    StoreError::Integrity(format!("unknown item state `{phase}`"))
+                })?,
+                items: row.get(2)?,
+                labels: row.get(3)?,
+            })
+        },
     )
 }
 

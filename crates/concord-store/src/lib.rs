@@ -140,6 +140,9 @@ pub trait Store: Send + Sync {
     async fn items(&self, project_id: i64) -> StoreResult<Vec<Item>>;
     /// The workflow state of every item, in import order.
     async fn item_states(&self, project_id: i64) -> StoreResult<Vec<ItemState>>;
+    /// A project's items counted by gold flag and phase, with their labels summed, without
+    /// reading each item (the dashboard polls this).
+    async fn item_state_totals(&self, project_id: i64) -> StoreResult<Vec<StateTotal>>;
     /// The workflow state of one item.
     async fn item_state(&self, item_id: i64) -> StoreResult<ItemState>;
 
@@ -187,8 +190,17 @@ pub trait Store: Send + Sync {
     /// How many annotations of a project, superseded ones included, have an id up to
     /// `up_to_id` (so a copy can tell that no row appeared below its newest one).
     async fn annotation_count(&self, project_id: i64, up_to_id: i64) -> StoreResult<i64>;
+    /// Whether annotation ids grow in commit order, so no annotation can appear below the
+    /// newest one a reader has seen and an in-memory copy need not count to tell (SQLite:
+    /// one writer at a time, and annotations are never deleted). `false` unless a store
+    /// guarantees it (a PostgreSQL sequence hands out ids before commit).
+    fn annotation_ids_follow_commits(&self) -> bool {
+        false
+    }
     /// The known answers of a project's gold items, by item id.
     async fn gold_answers(&self, project_id: i64) -> StoreResult<Vec<(i64, serde_json::Value)>>;
+    /// The ids of a project's gold items (retired ones too), from the item states' index.
+    async fn gold_item_ids(&self, project_id: i64) -> StoreResult<Vec<i64>>;
     /// The current annotations of one item.
     async fn item_annotations(&self, item_id: i64) -> StoreResult<Vec<Annotation>>;
     /// Writes an annotator's standing outside a submission (a manager reinstating someone), with

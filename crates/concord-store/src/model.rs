@@ -260,6 +260,19 @@ pub struct ItemState {
     pub flagged: bool,
 }
 
+/// How many of a project's items are in one phase, gold or regular, and their labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTotal {
+    /// Gold items or regular ones.
+    pub is_gold: bool,
+    /// The phase.
+    pub phase: ItemPhase,
+    /// Items.
+    pub items: i64,
+    /// Their current labels, summed.
+    pub labels: i64,
+}
+
 /// A model prediction to import.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPrediction {

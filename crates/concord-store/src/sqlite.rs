@@ -442,6 +442,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn item_state_totals(&self, project_id: i64) -> StoreResult<Vec<StateTotal>> {
+        self.direct
+            .read(|db| crate::direct::item_state_totals(db, project_id))
+            .await
+    }
+
     async fn item_state(&self, item_id: i64) -> StoreResult<ItemState> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {STATE_COLUMNS} FROM item_state s JOIN items i ON i.id = s.item_id WHERE s.item_id = $1"
@@ -533,6 +539,26 @@ impl Store for SqliteStore {
     async fn annotation_count(&self, project_id: i64, up_to_id: i64) -> StoreResult<i64> {
         self.direct
             .read(|db| crate::direct::annotation_count(db, project_id, up_to_id))
+            .await
+    }
+
+    fn annotation_ids_follow_commits(&self) -> bool {
+        // Every write goes through one connection's transactions, SQLite lets one writer in at
+        // a time, a new row's id is the largest plus one, and triggers refuse DELETE: ids grow
+        // in commit order, across processes too.
+        true
+    }
+
+    async fn gold_item_ids(&self, project_id: i64) -> StoreResult<Vec<i64>> {
+        self.direct
+            .read(|db| {
+                crate::direct::collect(
+                    db,
+                    "SELECT item_id FROM item_state WHERE project_id = ?1 AND is_gold = 1",
+                    rusqlite::params![project_id],
+                    |row| Ok(row.get(0)?),
+                )
+            })
             .await
     }
 

@@ -17,9 +17,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// Labels per window of the performance trend.
-const TREND_WINDOW: usize = 20;
-
 /// A submission.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -160,7 +157,7 @@ pub(crate) async fn performance(
     Ok(Json(
         state
             .core
-            .annotator_quality(&me, &project, TREND_WINDOW)
+            .annotator_quality(&me, &project, super::TREND)
             .await?,
     ))
 }

@@ -12,15 +12,13 @@ use axum::response::{IntoResponse, Response};
 use concord_core::edge::EdgeCase;
 use concord_core::protocol::Protocol;
 use concord_core::quality::AnnotatorQuality;
+use concord_core::release::Purpose;
 use concord_core::service::{ExportRow, RunSummary, Status};
 use concord_store::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::io::Write as _;
 use utoipa::{IntoParams, ToSchema};
-
-/// Labels per window of the leaderboard's trend.
-const TREND_WINDOW: usize = 20;
 
 /// The current protocol version.
 #[derive(Debug, Serialize, ToSchema)]
@@ -166,7 +164,7 @@ pub(crate) async fn annotators(
     Ok(Json(
         state
             .core
-            .annotator_quality(&caller.user, &project, TREND_WINDOW)
+            .annotator_quality(&caller.user, &project, super::TREND)
             .await?,
     ))
 }
@@ -297,6 +295,119 @@ pub(crate) async fn releases(
     member(&state, &caller, &project).await?;
     let list = state.core.releases(&caller.user, &project).await?;
     Ok(Json(serde_json::to_value(list).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    })?))
+}
+
+/// A release to cut.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewRelease {
+    /// Its name (no spaces), unique in the project.
+    name: String,
+    /// `reference` (default), `train`, `tune` or `test` (sequestered: every export needs a
+    /// reason and is counted).
+    purpose: Option<String>,
+    /// The manager's password: the release is signed ("approved") with it.
+    password: String,
+}
+
+/// Freezes the current reference standard into a signed release.
+#[utoipa::path(post, path = "/api/projects/{project}/releases", tag = "manager",
+    params(("project" = String, Path)), request_body = NewRelease,
+    responses((status = 200, description = "the release", body = Object), (status = 400),
+        (status = 403), (status = 409)))]
+pub(crate) async fn create_release(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    ApiJson(new): ApiJson<NewRelease>,
+) -> Result<Json<Value>, ApiError> {
+    need(&caller, &[Role::Manager], "cut releases")?;
+    member(&state, &caller, &project).await?;
+    let purpose = match new.purpose.as_deref() {
+        None => Purpose::Reference,
+        Some(p) => p
+            .parse()
+            .map_err(|e: String| ApiError::bad_request(format!("`purpose`: {e}")))?,
+    };
+    let info = state
+        .core
+        .create_release(&caller.user, &project, &new.name, purpose, &new.password)
+        .await?;
+    Ok(Json(serde_json::to_value(info).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    })?))
+}
+
+/// The truthing report of a release, as a self-contained HTML page (the audit chain is
+/// verified as it is written).
+#[utoipa::path(get, path = "/api/projects/{project}/releases/{release}/report", tag = "manager",
+    params(("project" = String, Path), ("release" = String, Path)),
+    responses((status = 200, content_type = "text/html", body = String), (status = 404),
+        (status = 503)))]
+pub(crate) async fn release_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, release)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    need(
+        &caller,
+        &[Role::Manager, Role::Auditor],
+        "read truthing reports",
+    )?;
+    member(&state, &caller, &project).await?;
+    let Some(verifier) = &state.config.audit_verifier else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server was started without the audit key or its public half: it cannot \
+             verify the audit chain a truthing report states",
+        ));
+    };
+    let report = state
+        .core
+        .truthing_report(&caller.user, &project, &release, verifier)
+        .await?;
+    let mut response = report.to_html().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // The report's own inline style and SVG figures, nothing else: no script runs in it.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+/// Everything that made an item's label: the reads with their readers' qualifications, the
+/// consensus run with its parameters and the item's posterior, the signed adjudication, the
+/// gold answer, the audit events. Managers, adjudicators and auditors.
+#[utoipa::path(get, path = "/api/projects/{project}/items/{item}/provenance", tag = "manager",
+    params(("project" = String, Path), ("item" = String, Path)),
+    responses((status = 200, description = "the provenance", body = Object), (status = 404)))]
+pub(crate) async fn provenance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, item)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    need(
+        &caller,
+        &[Role::Manager, Role::Adjudicator, Role::Auditor],
+        "read provenance",
+    )?;
+    member(&state, &caller, &project).await?;
+    let provenance = state.core.provenance(&caller.user, &project, &item).await?;
+    Ok(Json(serde_json::to_value(provenance).map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     })?))
 }

@@ -17,6 +17,13 @@ use axum::routing::{delete, get, post};
 use concord_store::Role;
 use serde::de::DeserializeOwned;
 
+/// Trend windows of the leaderboard and "my performance": 20 labels each, at most 50 (wider
+/// windows for a longer history), so the answer stays small at a million labels.
+pub(crate) const TREND: concord_core::quality::Trend = concord_core::quality::Trend {
+    window: 20,
+    max_windows: Some(50),
+};
+
 /// Every API route, with the body limits.
 pub(crate) fn routes(state: AppState) -> Router {
     let import_limit = state.config.import_limit;
@@ -68,7 +75,18 @@ pub(crate) fn routes(state: AppState) -> Router {
         )
         .route("/api/projects/{project}/consensus", post(manage::consensus))
         .route("/api/projects/{project}/export", get(manage::export))
-        .route("/api/projects/{project}/releases", get(manage::releases))
+        .route(
+            "/api/projects/{project}/releases",
+            get(manage::releases).post(manage::create_release),
+        )
+        .route(
+            "/api/projects/{project}/releases/{release}/report",
+            get(manage::release_report),
+        )
+        .route(
+            "/api/projects/{project}/items/{item}/provenance",
+            get(manage::provenance),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(imports)
         .with_state(state)

@@ -71,8 +71,17 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 eprintln!("  {:<10} {}", account.name, account.role.as_str());
             }
         }
+        // Truthing reports state the audit chain's verification: the key or its public half.
+        let audit_verifier = match args.db.verifier() {
+            Ok(verifier) => Some(verifier),
+            Err(e) => {
+                eprintln!("concord: truthing reports are off: {e:#}");
+                None
+            }
+        };
         let config = ServerConfig {
             secure_cookie: args.secure_cookie,
+            audit_verifier,
             session_ttl: std::time::Duration::from_secs(args.session_hours.max(1) * 3600),
             ..ServerConfig::default()
         };
@@ -84,6 +93,20 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.db.db.display(),
             listener.local_addr()?
         );
+        // Annotations into memory while the first requests are served: the dashboard's first
+        // answer at a million labels does not wait for them then.
+        let warming = core.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            match warming.warm_up().await {
+                Ok(n) => tracing::info!(
+                    annotations = n,
+                    seconds = start.elapsed().as_secs_f64(),
+                    "annotations read into memory"
+                ),
+                Err(e) => tracing::warn!("reading annotations into memory: {e}"),
+            }
+        });
         let router = concord_server::router(core, config);
         concord_server::serve(listener, router, shutdown_signal()).await?;
         eprintln!("concord: stopped");
