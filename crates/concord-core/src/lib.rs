@@ -32,5 +32,6 @@ pub mod release;
 pub mod report;
 pub mod service;
 pub mod skills;
+mod stored;
 
 pub use service::{Core, CoreError, CoreResult};

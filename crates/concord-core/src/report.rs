@@ -446,7 +446,8 @@ fn est(path: &str, e: Option<&Estimate>) -> String {
     }
 }
 
-fn utc(millis: i64) -> String {
+/// A UTC time in ISO 8601 (`2026-12-06T21:30:00Z`).
+pub(crate) fn utc(millis: i64) -> String {
     jiff::Timestamp::from_millisecond(millis)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|_| millis.to_string())

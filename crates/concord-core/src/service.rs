@@ -8,10 +8,10 @@ use crate::skills::SkillSnapshot;
 use concord_consensus::truth::{Method, MethodParams};
 use concord_consensus::{AnnotationsBuilder, DuplicatePolicy};
 use concord_store::{
-    Adjudication, Annotation, ConsensusRun, Enrolment, Item, ItemDecision, ItemPhase, ItemState,
-    LeaseRequest, Meaning, Millis, NewAdjudication, NewAnnotation, NewConsensusLabel,
-    NewConsensusRun, NewItem, NewProtocol, NewSkill, NewUser, Phase, Project, ProtocolVersion,
-    Purpose, Role, SignAs, Store, StoreError, User,
+    Adjudication, Annotation, AnnotationText, ConsensusRun, Enrolment, Item, ItemDecision,
+    ItemPhase, ItemState, LeaseRequest, Meaning, Millis, NewAdjudication, NewAnnotation,
+    NewConsensusLabel, NewConsensusRun, NewItem, NewProtocol, NewSkill, NewUser, Phase, Project,
+    ProtocolVersion, Purpose, Role, SignAs, Store, StoreError, User,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -254,6 +254,13 @@ type ContextCache = Mutex<HashMap<String, (Arc<Context>, Instant)>>;
 /// against that version, so a protocol change by another process is picked up by the next lease
 /// at most this much later and never mixes versions within one label.
 const CONTEXT_TTL: Duration = Duration::from_secs(1);
+
+/// Wrong signing passwords within [`SIGNING_LOCKOUT`] that lock a signer's signing (21 CFR
+/// 11.300(d): attempts at unauthorised use are detected and acted on).
+pub const SIGNING_ATTEMPTS: usize = 3;
+
+/// How long wrong signing passwords count towards the lock, and how long it lasts.
+pub const SIGNING_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 
 /// A day in milliseconds (the window of the gold-feedback limit).
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -1226,11 +1233,11 @@ impl Core {
         };
         let batch = self
             .store
-            .annotations_after(project_id, log.last_id)
+            .annotation_texts_after(project_id, log.last_id)
             .await?;
         if !log.append(&batch) {
             log = AnnotationLog::new(&task.id, confidence_task, &classes);
-            let all = self.store.annotations_after(project_id, 0).await?;
+            let all = self.store.annotation_texts_after(project_id, 0).await?;
             assert!(log.append(&all), "a fresh log takes every supersession");
         }
         self.logs
@@ -1359,14 +1366,14 @@ impl Core {
             tokio::task::spawn_blocking(move || input.fit(method, &params))
         );
         let states: HashMap<i64, ItemState> = states?.into_iter().map(|s| (s.item_id, s)).collect();
-        let fitted = fitted
+        let mut fitted = fitted
             .map_err(|e| CoreError::Invalid(format!("consensus failed: {e}")))??
             .ok_or_else(|| {
                 CoreError::Invalid("no annotations with a class yet: nothing to infer".into())
             })?;
         let mut labels = Vec::new();
         let (mut complete, mut adjudication, mut open) = (0, 0, 0);
-        for row in &fitted.items {
+        for row in std::mem::take(&mut fitted.items) {
             let Some(state) = states.get(&row.item_id) else {
                 continue;
             };
@@ -1407,11 +1414,14 @@ impl Core {
                 ItemPhase::Open => "pending",
                 _ => "auto",
             };
+            // A decision that leaves the item as it is writes nothing (a run over unchanged
+            // annotations updates no item state).
+            let decision = decision.filter(|d| !state.says(d));
             labels.push(NewConsensusLabel {
                 item_id: row.item_id,
                 label,
                 confidence: row.confidence,
-                posterior: row.posterior.clone(),
+                posterior: row.posterior,
                 status: status.into(),
                 decision,
                 decided_from: (state.n_labels, state.phase),
@@ -1568,6 +1578,43 @@ impl Core {
         password: &str,
         what: &str,
     ) -> CoreResult<()> {
+        // After SIGNING_ATTEMPTS wrong passwords within SIGNING_LOCKOUT, signing is locked until
+        // the oldest of them leaves the window; the password is not even checked meanwhile (no
+        // guessing through the signature dialog). Each refusal is an audit event.
+        let now = self.now();
+        let window = SIGNING_LOCKOUT.as_millis() as i64;
+        let refusals = self
+            .store
+            // Within the last `window`: a refusal exactly `window` old no longer counts.
+            .signature_refusals_since(signer.id, now - window + 1)
+            .await?;
+        if refusals.len() >= SIGNING_ATTEMPTS {
+            let until = refusals[refusals.len() - SIGNING_ATTEMPTS] + window;
+            let until_text = crate::report::utc(until);
+            self.store
+                .record_event(concord_store::NewEvent {
+                    actor: Some(signer.id),
+                    action: "signature.locked".into(),
+                    entity: format!("user:{}", signer.id),
+                    before: None,
+                    after: None,
+                    reason: Some(format!(
+                        "signing {what} refused: {} wrong passwords in {} minutes",
+                        refusals.len(),
+                        window / 60_000
+                    )),
+                    at: now,
+                })
+                .await?;
+            return Err(CoreError::Forbidden(format!(
+                "signing is locked for {} until {until_text}: {} wrong passwords in the last {} \
+                 minutes (each is in the audit trail: concord audit log --entity user:{})",
+                signer.name,
+                refusals.len(),
+                window / 60_000,
+                signer.id
+            )));
+        }
         let ok = !signer.disabled
             && signer
                 .password_hash
@@ -1584,7 +1631,7 @@ impl Core {
                 before: None,
                 after: None,
                 reason: Some(format!("wrong password when signing {what}")),
-                at: self.now(),
+                at: now,
             })
             .await?;
         Err(CoreError::Forbidden(format!(
@@ -2089,7 +2136,11 @@ impl AnnotationLog {
 
     /// Appends `batch` (every annotation after `last_id`, by id). `false` when a row of the
     /// batch supersedes one already in the log, which the log cannot take back.
-    fn append(&mut self, batch: &[Annotation]) -> bool {
+    fn append(&mut self, batch: &[AnnotationText]) -> bool {
+        if batch.is_empty() {
+            // Nothing to add: no copy of rows another caller still holds.
+            return true;
+        }
         let superseded: std::collections::HashSet<i64> =
             batch.iter().filter_map(|a| a.supersedes).collect();
         if superseded.iter().any(|&id| id <= self.last_id) {
@@ -2102,34 +2153,46 @@ impl AnnotationLog {
             .map(|(i, c)| (c.clone(), i as u32))
             .collect();
         let rows = Arc::make_mut(&mut self.rows);
+        rows.reserve(batch.len());
         let mut hash = std::io::BufWriter::with_capacity(1 << 16, HashWriter(&mut self.hasher));
+        let mut digits = itoa::Buffer::new();
         for a in batch.iter().filter(|a| !superseded.contains(&a.id)) {
-            // One line per annotation, `[id,item,annotator,value]` in compact JSON.
-            write!(hash, "[{},{},{},", a.id, a.item_id, a.annotator_id).expect("hashing");
-            serde_json::to_writer(&mut hash, &a.value).expect("values serialise");
-            hash.write_all(b"]\n").expect("hashing");
-            let class = match a.value.get(&self.task_id).and_then(Value::as_str) {
+            // One line per annotation, `[id,item,annotator,value]`, the value as stored: the
+            // compact JSON a re-serialisation would give (`crate::stored`).
+            let mut line = |bytes: &[u8]| hash.write_all(bytes).expect("hashing");
+            line(b"[");
+            line(digits.format(a.id).as_bytes());
+            line(b",");
+            line(digits.format(a.item_id).as_bytes());
+            line(b",");
+            line(digits.format(a.annotator_id).as_bytes());
+            line(b",");
+            line(a.value.as_bytes());
+            line(b"]\n");
+            let [class, confidence] = crate::stored::fields(
+                &a.value,
+                [Some(self.task_id.as_str()), self.confidence_task.as_deref()],
+            );
+            let class = match class.and_then(crate::stored::string) {
                 None => NO_CLASS,
-                Some(name) => match class_index.get(name) {
+                Some(name) => match class_index.get(&*name) {
                     Some(&i) => i,
                     None => {
                         let i = self.names.len() as u32;
                         self.names.push(name.to_string());
-                        class_index.insert(name.to_string(), i);
+                        class_index.insert(name.into_owned(), i);
                         i
                     }
                 },
-            };
-            let confidence = match &self.confidence_task {
-                Some(t) => a.value.get(t).and_then(Value::as_f64).unwrap_or(f64::NAN),
-                None => f64::NAN,
             };
             rows.push(LogRow {
                 item_id: a.item_id,
                 annotator_id: a.annotator_id,
                 created_at: a.created_at,
                 class,
-                confidence,
+                confidence: confidence
+                    .and_then(crate::stored::number)
+                    .unwrap_or(f64::NAN),
             });
         }
         hash.flush().expect("hashing");
@@ -2216,7 +2279,6 @@ impl ConsensusInput {
 
     /// Fits `method`; `None` when no annotation carries a class of the task.
     fn fit(&self, method: Method, params: &MethodParams) -> CoreResult<Option<Fitted>> {
-        use std::fmt::Write as _;
         let mut builder = AnnotationsBuilder::with_capacity(self.rows.len());
         for class in &self.classes {
             // Every protocol class exists in the fit, even one nobody used yet.
@@ -2224,13 +2286,13 @@ impl ConsensusInput {
         }
         let mut n = 0;
         // Ids as text, formatted into two reused buffers rather than a new string per label.
-        let (mut item, mut annotator) = (String::new(), String::new());
+        let (mut item, mut annotator) = (itoa::Buffer::new(), itoa::Buffer::new());
         for row in self.rows.iter().filter(|r| r.class != NO_CLASS) {
-            item.clear();
-            annotator.clear();
-            write!(item, "{}", row.item_id).expect("formatting");
-            write!(annotator, "{}", row.annotator_id).expect("formatting");
-            builder.push(&item, &annotator, &self.class_names[row.class as usize]);
+            builder.push(
+                item.format(row.item_id),
+                annotator.format(row.annotator_id),
+                &self.class_names[row.class as usize],
+            );
             n += 1;
         }
         if n == 0 {

@@ -3,6 +3,8 @@
 use crate::util::{add_user, core, fingerprint, items_file, settings};
 use concord_core::CoreError;
 use concord_store::Role;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_refusal_leaves_the_database_unchanged() {
@@ -155,4 +157,85 @@ async fn every_refusal_leaves_the_database_unchanged() {
         .await
         .unwrap();
     assert!(core.authenticate("admin", "secret").await.is_ok());
+}
+
+/// A clock that can be moved forward.
+#[derive(Debug)]
+struct MovableClock(std::sync::atomic::AtomicI64);
+
+impl concord_core::service::Clock for MovableClock {
+    fn now(&self) -> concord_store::Millis {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Three wrong signing passwords in fifteen minutes lock the signer's signing, even with the
+/// right password, until the first of them is fifteen minutes old; every attempt is audited,
+/// other signers are unaffected, and the chain still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_locks_after_three_wrong_passwords() {
+    use concord_core::service::{SIGNING_ATTEMPTS, SIGNING_LOCKOUT};
+    let dir = tempfile::tempdir().unwrap();
+    let (core, admin) = core(dir.path()).await;
+    let start = 1_800_000_000_000;
+    let clock = Arc::new(MovableClock(start.into()));
+    let core = core.with_clock(clock.clone());
+    let adj = add_user(&core, &admin, "adj", vec![Role::Adjudicator]).await;
+    let minute = 60_000;
+    for attempt in 0..SIGNING_ATTEMPTS {
+        clock
+            .0
+            .store(start + attempt as i64 * minute, Ordering::SeqCst);
+        let err = core
+            .reauthenticate(&adj, "guess", "a test")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is wrong"), "{err}");
+    }
+    clock.0.store(start + 10 * minute, Ordering::SeqCst);
+    let locked = core
+        .reauthenticate(&adj, "secret", "a test")
+        .await
+        .unwrap_err();
+    assert!(matches!(locked, CoreError::Forbidden(_)));
+    let message = locked.to_string();
+    assert!(
+        message.contains("locked") && message.contains("2027-01-15T08:15:00Z"),
+        "{message}"
+    );
+    // Others sign as usual.
+    core.reauthenticate(&admin, "secret", "a test")
+        .await
+        .unwrap();
+    // The lock lifts when the first wrong password is fifteen minutes old.
+    let lifted = start + SIGNING_LOCKOUT.as_millis() as i64;
+    clock.0.store(lifted - 1, Ordering::SeqCst);
+    assert!(core.reauthenticate(&adj, "secret", "a test").await.is_err());
+    clock.0.store(lifted, Ordering::SeqCst);
+    core.reauthenticate(&adj, "secret", "a test").await.unwrap();
+    let events = core
+        .store()
+        .audit_events(concord_store::AuditFilter {
+            entity: Some(format!("user:{}", adj.id)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "signature.refused")
+            .count(),
+        SIGNING_ATTEMPTS
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "signature.locked").count(),
+        2
+    );
+    let report = core
+        .verify_audit(&admin, &crate::util::key().verifier())
+        .await
+        .unwrap();
+    assert!(report.intact, "{:?}", report.first_break);
 }

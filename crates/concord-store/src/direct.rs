@@ -708,6 +708,34 @@ pub(crate) fn annotations_after(
     )
 }
 
+/// See [`crate::Store::annotation_texts_after`].
+pub(crate) fn annotation_texts_after(
+    db: &Connection,
+    project_id: i64,
+    after_id: i64,
+) -> StoreResult<Vec<AnnotationText>> {
+    collect(
+        db,
+        "SELECT id, item_id, annotator_id, created_at, supersedes, value FROM annotations \
+         WHERE project_id = ?1 AND id > ?2 ORDER BY id",
+        params![project_id, after_id],
+        |row| {
+            Ok(AnnotationText {
+                id: row.get(0)?,
+                item_id: row.get(1)?,
+                annotator_id: row.get(2)?,
+                created_at: row.get(3)?,
+                supersedes: row.get(4)?,
+                value: row
+                    .get_ref(5)?
+                    .as_str()
+                    .map_err(rusqlite::Error::from)?
+                    .into(),
+            })
+        },
+    )
+}
+
 /// See [`crate::Store::annotation_count`].
 pub(crate) fn annotation_count(
     db: &Connection,

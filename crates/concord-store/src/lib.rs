@@ -187,6 +187,13 @@ pub trait Store: Send + Sync {
         project_id: i64,
         after_id: i64,
     ) -> StoreResult<Vec<Annotation>>;
+    /// [`Store::annotations_after`] in the compact form an in-memory copy keeps: ids, time,
+    /// supersession and the value as stored (compact JSON text, not parsed), by id.
+    async fn annotation_texts_after(
+        &self,
+        project_id: i64,
+        after_id: i64,
+    ) -> StoreResult<Vec<AnnotationText>>;
     /// How many annotations of a project, superseded ones included, have an id up to
     /// `up_to_id` (so a copy can tell that no row appeared below its newest one).
     async fn annotation_count(&self, project_id: i64, up_to_id: i64) -> StoreResult<i64>;
@@ -337,6 +344,13 @@ pub trait Store: Send + Sync {
     async fn record_event(&self, event: NewEvent) -> StoreResult<i64>;
     /// The events `filter` selects, oldest first.
     async fn audit_events(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+    /// When the user's signatures were refused (wrong password) at or after `since`, oldest
+    /// first (from an index over `signature.refused` events only).
+    async fn signature_refusals_since(
+        &self,
+        user_id: i64,
+        since: Millis,
+    ) -> StoreResult<Vec<Millis>>;
     /// Re-computes the chain and re-derives the records from it.
     async fn verify_audit(&self, verifier: &AuditVerifier) -> StoreResult<VerifyReport>;
 

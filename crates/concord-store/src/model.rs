@@ -260,6 +260,36 @@ pub struct ItemState {
     pub flagged: bool,
 }
 
+impl ItemState {
+    /// Whether `decision` is what this state already says (writing it would change nothing).
+    pub fn says(&self, decision: &ItemDecision) -> bool {
+        self.needed == decision.needed
+            && self.phase == decision.phase
+            && self.label == decision.label
+            && self.confidence == decision.confidence
+            && self.reason == decision.reason
+    }
+}
+
+/// An annotation as an in-memory copy reads it: what [`Annotation`] holds minus the lease and
+/// the protocol version, with the value as the store keeps it (the compact JSON text of
+/// `serde_json::to_string`, keys sorted), so a reader parses only what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationText {
+    /// Id (increasing).
+    pub id: i64,
+    /// The item.
+    pub item_id: i64,
+    /// Who.
+    pub annotator_id: i64,
+    /// When (UTC milliseconds).
+    pub created_at: Millis,
+    /// The annotation it corrects.
+    pub supersedes: Option<i64>,
+    /// The value's stored JSON text.
+    pub value: Box<str>,
+}
+
 /// How many of a project's items are in one phase, gold or regular, and their labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateTotal {
@@ -918,5 +948,60 @@ impl Credential {
     /// Whether it still grants access at `now`.
     pub fn is_valid(&self, now: Millis) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_says_only_the_decision_it_holds() {
+        let state = ItemState {
+            item_id: 1,
+            external_id: "x".into(),
+            is_gold: false,
+            needed: 3,
+            n_labels: 3,
+            n_leased: 0,
+            phase: ItemPhase::Complete,
+            label: Some(serde_json::json!({"finding": "normal"})),
+            confidence: Some(0.97),
+            reason: None,
+            flagged: false,
+        };
+        let same = ItemDecision {
+            needed: 3,
+            phase: ItemPhase::Complete,
+            label: Some(serde_json::json!({"finding": "normal"})),
+            confidence: Some(0.97),
+            reason: None,
+        };
+        assert!(state.says(&same));
+        let changes = [
+            ItemDecision {
+                needed: 4,
+                ..same.clone()
+            },
+            ItemDecision {
+                phase: ItemPhase::Open,
+                ..same.clone()
+            },
+            ItemDecision {
+                label: Some(serde_json::json!({"finding": "nodule"})),
+                ..same.clone()
+            },
+            ItemDecision {
+                confidence: Some(0.970_000_1),
+                ..same.clone()
+            },
+            ItemDecision {
+                reason: Some("cap".into()),
+                ..same.clone()
+            },
+        ];
+        for decision in &changes {
+            assert!(!state.says(decision), "{decision:?}");
+        }
     }
 }

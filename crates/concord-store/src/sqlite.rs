@@ -536,6 +536,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn annotation_texts_after(
+        &self,
+        project_id: i64,
+        after_id: i64,
+    ) -> StoreResult<Vec<AnnotationText>> {
+        self.direct
+            .read(|db| crate::direct::annotation_texts_after(db, project_id, after_id))
+            .await
+    }
+
     async fn annotation_count(&self, project_id: i64, up_to_id: i64) -> StoreResult<i64> {
         self.direct
             .read(|db| crate::direct::annotation_count(db, project_id, up_to_id))
@@ -860,6 +870,25 @@ impl Store for SqliteStore {
     async fn audit_events(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEvent>> {
         self.direct
             .read(|db| crate::audit::events(db, &filter))
+            .await
+    }
+
+    async fn signature_refusals_since(
+        &self,
+        user_id: i64,
+        since: Millis,
+    ) -> StoreResult<Vec<Millis>> {
+        let entity = format!("user:{user_id}");
+        self.direct
+            .read(move |db| {
+                crate::direct::collect(
+                    db,
+                    "SELECT at FROM audit_events WHERE action = 'signature.refused' \
+                     AND entity = ?1 AND at >= ?2 ORDER BY at",
+                    rusqlite::params![entity, since],
+                    |row| Ok(row.get(0)?),
+                )
+            })
             .await
     }
 

@@ -666,6 +666,26 @@ store_test!(annotations_after_count_and_gold, |store| {
     let newer = store.annotations_after(p.id, ids[0]).await.unwrap();
     assert_eq!(newer.iter().map(|a| a.id).collect::<Vec<_>>(), &ids[1..]);
     assert_eq!(newer[0].value, json!({"t": "v1"}));
+    // The compact form: the same rows, the value as its stored text (compact, keys sorted).
+    let texts = store.annotation_texts_after(p.id, 0).await.unwrap();
+    assert_eq!(texts.len(), all.len());
+    for (text, a) in texts.iter().zip(&all) {
+        assert_eq!(
+            (
+                text.id,
+                text.item_id,
+                text.annotator_id,
+                text.created_at,
+                text.supersedes
+            ),
+            (a.id, a.item_id, a.annotator_id, a.created_at, a.supersedes)
+        );
+        assert_eq!(&*text.value, serde_json::to_string(&a.value).unwrap());
+    }
+    assert_eq!(
+        store.annotation_texts_after(p.id, ids[0]).await.unwrap()[0].id,
+        ids[1]
+    );
     assert!(
         store
             .annotations_after(p.id, ids[1])
