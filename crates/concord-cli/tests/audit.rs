@@ -207,10 +207,15 @@ fn doc_hash(
     before: Option<&str>,
     after: Option<&str>,
     reason: Option<&str>,
+    client: Option<&str>,
     prev: &[u8],
 ) -> Vec<u8> {
     let mut h = Sha256::new();
-    h.update(b"concord-audit-v1\0");
+    h.update(if client.is_some() {
+        b"concord-audit-v2\0"
+    } else {
+        b"concord-audit-v1\0"
+    });
     h.update(seq.to_be_bytes());
     h.update(at.to_be_bytes());
     match actor {
@@ -220,7 +225,11 @@ fn doc_hash(
             h.update(a.to_be_bytes());
         }
     }
-    for text in [Some(action), Some(entity), before, after, reason] {
+    let mut fields = vec![Some(action), Some(entity), before, after, reason];
+    if client.is_some() {
+        fields.push(client);
+    }
+    for text in fields {
         match text {
             None => h.update([0]),
             Some(t) => {
@@ -244,6 +253,7 @@ type EventRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 /// Recomputes `hash` and `prev_hash` of every event from `from` on (what an attacker without
@@ -257,15 +267,15 @@ fn rehash_from(db: &Connection, from: i64) {
         )
         .unwrap_or_else(|_| vec![0; 32]);
     let rows: Vec<EventRow> = db
-        .prepare("SELECT seq, at, actor, action, entity, before, after, reason FROM audit_events WHERE seq >= ?1 ORDER BY seq")
+        .prepare("SELECT seq, at, actor, action, entity, before, after, reason, client FROM audit_events WHERE seq >= ?1 ORDER BY seq")
         .unwrap()
         .query_map(params![from], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
         })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for (seq, at, actor, action, entity, before, after, reason) in rows {
+    for (seq, at, actor, action, entity, before, after, reason, client) in rows {
         let hash = doc_hash(
             seq,
             at,
@@ -275,6 +285,7 @@ fn rehash_from(db: &Connection, from: i64) {
             before.as_deref(),
             after.as_deref(),
             reason.as_deref(),
+            client.as_deref(),
             &prev,
         );
         db.execute(
@@ -297,6 +308,17 @@ fn an_untouched_database_verifies() {
     assert_eq!(report["records_checked"]["consensus_run"], 1);
     assert_eq!(report["signatures_checked"], 1);
     assert_eq!(report["head_seq"], report["events"]);
+    // Every event names the program that wrote it.
+    let db = Connection::open(dir.path().join("concord.db")).unwrap();
+    let (events, by_cli): (i64, i64) = db
+        .query_row(
+            "SELECT COUNT(*), SUM(client = ?1) FROM audit_events",
+            params![concat!("concord ", env!("CARGO_PKG_VERSION"), " cli")],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(by_cli, events);
+    drop(db);
     // The document's encoding is the store's: every stored hash recomputes.
     let db = Connection::open(dir.path().join("concord.db")).unwrap();
     let last = last_seq(&db);
@@ -343,6 +365,20 @@ fn an_altered_event_is_named() {
     .unwrap();
     drop(db);
     assert_broken(dir.path(), Some(k), "altered");
+
+    // The program that wrote an event is covered too: changed, or removed (which would make
+    // the event read as an old, v1 one), the event no longer matches its hash.
+    for change in ["'concord 9.9.9 cli'", "NULL"] {
+        let dir = copy();
+        let db = tamper(dir.path());
+        db.execute(
+            &format!("UPDATE audit_events SET client = {change} WHERE seq = ?1"),
+            params![k],
+        )
+        .unwrap();
+        drop(db);
+        assert_broken(dir.path(), Some(k), "altered");
+    }
 }
 
 #[test]
@@ -406,10 +442,11 @@ fn an_inserted_event_is_named() {
         None,
         Some("{}"),
         None,
+        Some("concord 0.1.0 cli"),
         &prev,
     );
     db.execute(
-        "INSERT INTO audit_events VALUES (?1, 1, 1, 'annotation.create', 'annotation:99', NULL, '{}', NULL, ?2, ?3, ?4)",
+        "INSERT INTO audit_events VALUES (?1, 1, 1, 'annotation.create', 'annotation:99', NULL, '{}', NULL, ?2, ?3, ?4, 'concord 0.1.0 cli')",
         params![last + 1, prev, hash, vec![0u8; 32]],
     )
     .unwrap();
@@ -423,8 +460,8 @@ fn an_inserted_event_is_named() {
     db.execute_batch(&format!(
         "CREATE TEMP TABLE moved AS SELECT * FROM audit_events WHERE seq >= {k};
          DELETE FROM audit_events WHERE seq >= {k};
-         INSERT INTO audit_events SELECT seq + 1, at, actor, action, entity, before, after, reason, prev_hash, hash, mac FROM moved;
-         INSERT INTO audit_events SELECT {k}, at, actor, action, 'annotation:98', before, after, reason, prev_hash, hash, mac FROM moved WHERE seq = {k};"
+         INSERT INTO audit_events SELECT seq + 1, at, actor, action, entity, before, after, reason, prev_hash, hash, mac, client FROM moved;
+         INSERT INTO audit_events SELECT {k}, at, actor, action, 'annotation:98', before, after, reason, prev_hash, hash, mac, client FROM moved WHERE seq = {k};"
     ))
     .unwrap();
     rehash_from(&db, k);

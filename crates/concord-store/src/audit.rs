@@ -218,6 +218,9 @@ pub struct AuditEvent {
     pub after: Option<serde_json::Value>,
     /// Reason.
     pub reason: Option<String>,
+    /// The program that wrote it (`concord 0.1.0 serve`); none for events written before
+    /// clients were recorded.
+    pub client: Option<String>,
     /// Hex SHA-256 of the event.
     pub hash: String,
 }
@@ -246,13 +249,17 @@ pub(crate) struct EventFields<'a> {
     pub(crate) before: Option<&'a str>,
     pub(crate) after: Option<&'a str>,
     pub(crate) reason: Option<&'a str>,
+    /// The program that wrote the event (none before the `client` column existed).
+    pub(crate) client: Option<&'a str>,
     pub(crate) prev: &'a [u8; 32],
 }
 
 /// SHA-256 over the event's canonical encoding: a version tag, then every field in a fixed
 /// order, integers as 8 big-endian bytes, optional values behind a 0/1 byte, text behind its
 /// length as 8 big-endian bytes (so no two different events encode alike), the previous hash
-/// last. `before` and `after` are canonical JSON text (keys sorted, no spaces).
+/// last. `before` and `after` are canonical JSON text (keys sorted, no spaces). An event that
+/// names its client is encoded under the tag `concord-audit-v2` with the client after the
+/// reason; one without (written before clients were recorded) keeps the v1 encoding.
 pub(crate) fn event_hash(e: &EventFields<'_>) -> [u8; 32] {
     fn text(buf: &mut Vec<u8>, s: Option<&str>) {
         match s {
@@ -271,7 +278,11 @@ pub(crate) fn event_hash(e: &EventFields<'_>) -> [u8; 32] {
     }
     BUFFER.with_borrow_mut(|buf| {
         buf.clear();
-        buf.extend_from_slice(b"concord-audit-v1\0");
+        buf.extend_from_slice(if e.client.is_some() {
+            b"concord-audit-v2\0"
+        } else {
+            b"concord-audit-v1\0"
+        });
         buf.extend_from_slice(&e.seq.to_be_bytes());
         buf.extend_from_slice(&e.at.to_be_bytes());
         match e.actor {
@@ -286,6 +297,9 @@ pub(crate) fn event_hash(e: &EventFields<'_>) -> [u8; 32] {
         text(buf, e.before);
         text(buf, e.after);
         text(buf, e.reason);
+        if e.client.is_some() {
+            text(buf, e.client);
+        }
         buf.extend_from_slice(e.prev);
         ring::digest::digest(&SHA256, buf)
             .as_ref()
@@ -336,6 +350,8 @@ pub(crate) fn sha256_hex(text: &str) -> String {
 /// connections and processes.
 pub(crate) struct Appender<'k> {
     key: Option<&'k AuditKey>,
+    /// The program writing (`concord 0.1.0 serve`), recorded with every event.
+    client: &'k str,
     head: Option<(i64, [u8; 32])>,
     dirty: bool,
 }
@@ -345,10 +361,16 @@ impl<'k> Appender<'k> {
     /// the database) and whether it appended anything yet.
     pub(crate) fn resume(
         key: Option<&'k AuditKey>,
+        client: &'k str,
         head: Option<(i64, [u8; 32])>,
         dirty: bool,
     ) -> Self {
-        Self { key, head, dirty }
+        Self {
+            key,
+            client,
+            head,
+            dirty,
+        }
     }
 
     /// The head and whether anything was appended, to carry to the next write of the group.
@@ -383,13 +405,14 @@ impl<'k> Appender<'k> {
             before: event.before.as_deref(),
             after: event.after.as_deref(),
             reason: event.reason,
+            client: Some(self.client),
             prev: &prev,
         };
         let hash = event_hash(&fields);
         let mac = event_mac(&key.mac_key, &hash);
         db.prepare_cached(
             "INSERT INTO audit_events (seq, at, actor, action, entity, before, after, reason, \
-             prev_hash, hash, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             prev_hash, hash, mac, client) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             seq,
@@ -402,7 +425,8 @@ impl<'k> Appender<'k> {
             event.reason,
             &prev[..],
             &hash[..],
-            &mac[..]
+            &mac[..],
+            self.client
         ])?;
         self.head = Some((seq, hash));
         self.dirty = true;
@@ -874,7 +898,8 @@ pub(crate) fn signable_record(db: &Connection, kind: &str, id: i64) -> StoreResu
 /// The events `filter` selects, oldest first, with the actors' names.
 pub(crate) fn events(db: &Connection, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
     let mut statement = db.prepare(
-        "SELECT e.seq, e.at, e.actor, u.name, e.action, e.entity, e.before, e.after, e.reason, e.hash \
+        "SELECT e.seq, e.at, e.actor, u.name, e.action, e.entity, e.before, e.after, e.reason, e.hash, \
+         e.client \
          FROM audit_events e LEFT JOIN users u ON u.id = e.actor \
          WHERE (?1 IS NULL OR e.entity = ?1) AND (?2 IS NULL OR e.actor = ?2) \
          AND (?3 IS NULL OR e.at >= ?3) AND (?4 IS NULL OR instr(?4, '|' || e.entity || '|') > 0) \
@@ -901,6 +926,7 @@ pub(crate) fn events(db: &Connection, filter: &AuditFilter) -> StoreResult<Vec<A
             after: json(r.get(7)?)?,
             reason: r.get(8)?,
             hash: hex::encode(r.get::<_, Vec<u8>>(9)?),
+            client: r.get(10)?,
         });
     }
     Ok(out)
@@ -951,6 +977,7 @@ mod tests {
             before: None,
             after: Some("{}"),
             reason: None,
+            client: Some("concord 0.1.0 test"),
             prev: &prev,
         };
         let h = event_hash(&base);
@@ -980,6 +1007,15 @@ mod tests {
             },
             EventFields {
                 reason: Some(""),
+                ..base
+            },
+            EventFields {
+                client: Some("concord 0.1.1 test"),
+                ..base
+            },
+            // An event without a client (v1) never hashes like one with.
+            EventFields {
+                client: None,
                 ..base
             },
             EventFields {

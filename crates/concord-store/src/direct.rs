@@ -50,6 +50,8 @@ pub(crate) struct Direct {
     state: Mutex<State>,
     /// Signs the audit chain; without it every write is refused.
     key: Option<AuditKey>,
+    /// The program writing, recorded with every audit event (set once, by the binary).
+    client: std::sync::OnceLock<String>,
     /// Writers waiting for the connection.
     waiting: AtomicUsize,
     /// The newest committed (or failed) group.
@@ -73,6 +75,9 @@ struct Group {
     head: Option<(i64, [u8; 32])>,
     appended: bool,
 }
+
+/// What audit events name as their client when the program did not say (`concord VERSION`).
+pub(crate) const DEFAULT_CLIENT: &str = concat!("concord ", env!("CARGO_PKG_VERSION"));
 
 /// Writes per group at most, so other processes wait for the write lock a bounded time.
 const MAX_GROUP: usize = 32;
@@ -115,6 +120,7 @@ impl Direct {
                 next_epoch: 1,
             }),
             key,
+            client: std::sync::OnceLock::new(),
             waiting: AtomicUsize::new(0),
             committed: watch::Sender::new(0),
             failed: std::sync::Mutex::new(HashMap::new()),
@@ -145,7 +151,8 @@ impl Direct {
         let group = state.group.as_mut().expect("a group is open");
         let connection = &state.connection;
         connection.execute_batch("SAVEPOINT write")?;
-        let mut audit = Appender::resume(self.key.as_ref(), group.head, group.appended);
+        let mut audit =
+            Appender::resume(self.key.as_ref(), self.client(), group.head, group.appended);
         let out = work(connection, &mut audit);
         match &out {
             Ok(_) => {
@@ -173,7 +180,7 @@ impl Direct {
         let Some(group) = state.group.take() else {
             return Ok(());
         };
-        let result = Appender::resume(self.key.as_ref(), group.head, group.appended)
+        let result = Appender::resume(self.key.as_ref(), self.client(), group.head, group.appended)
             .finish(&state.connection)
             .and_then(|()| Ok(state.connection.execute_batch("COMMIT")?));
         if let Err(e) = &result {
@@ -206,6 +213,17 @@ impl Direct {
             Some(e) => Err(StoreError::Direct(format!("the commit failed: {e}"))),
             None => Ok(()),
         }
+    }
+
+    /// Names the program writing: `concord VERSION PROGRAM` in every audit event from now on
+    /// (the first name given stays).
+    pub(crate) fn set_client(&self, program: &str) {
+        let _ = self.client.set(format!("{DEFAULT_CLIENT} {program}"));
+    }
+
+    /// The program writing, as audit events record it.
+    pub(crate) fn client(&self) -> &str {
+        self.client.get().map_or(DEFAULT_CLIENT, String::as_str)
     }
 
     /// Runs `work` on the connection (each statement reads one consistent snapshot; an open

@@ -29,6 +29,13 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Names the program that writes through this store (`serve`, `cli`): every audit event
+    /// records `concord VERSION PROGRAM` as its client (21 CFR 11.10(e)). Without it events
+    /// record `concord VERSION`. The first name given stays.
+    pub fn set_client(&self, program: &str) {
+        self.direct.set_client(program);
+    }
+
     /// Opens (creating if missing) the database at `path`, applies pending migrations, and
     /// records every change with `key` signing the audit chain.
     ///

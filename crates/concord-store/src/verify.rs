@@ -96,10 +96,11 @@ struct RowEvent<'r> {
     reason: Option<&'r str>,
     prev: Option<[u8; 32]>,
     hash: Option<[u8; 32]>,
+    client: Option<&'r str>,
 }
 
 const EVENT_COLUMNS: &str =
-    "seq, at, actor, action, entity, before, after, reason, prev_hash, hash";
+    "seq, at, actor, action, entity, before, after, reason, prev_hash, hash, client";
 
 impl<'r> RowEvent<'r> {
     fn read(r: &'r Row<'_>) -> rusqlite::Result<Self> {
@@ -119,6 +120,7 @@ impl<'r> RowEvent<'r> {
             reason: text(7)?,
             prev: blob(8)?,
             hash: blob(9)?,
+            client: text(10)?,
         })
     }
 
@@ -134,6 +136,7 @@ impl<'r> RowEvent<'r> {
             before: self.before,
             after: self.after,
             reason: self.reason,
+            client: self.client,
             prev,
         }))
     }

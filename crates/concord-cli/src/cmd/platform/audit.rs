@@ -223,6 +223,9 @@ fn log(args: LogArgs) -> anyhow::Result<()> {
                 if let Some(reason) = &e.reason {
                     writeln!(out, "         reason: {reason}")?;
                 }
+                if let Some(client) = &e.client {
+                    writeln!(out, "         client: {client}")?;
+                }
             }
             eprintln!("concord: {} events", events.len());
         }

@@ -60,8 +60,14 @@ impl Db {
         })
     }
 
-    /// Opens the store (with the audit key when its file exists) and the core.
+    /// Opens the store (with the audit key when its file exists) and the core; audit events
+    /// name `concord VERSION cli` as their client.
     pub(crate) async fn open(&self) -> anyhow::Result<Core> {
+        self.open_as("cli").await
+    }
+
+    /// [`Db::open`], naming the program in the audit events (`serve`).
+    pub(crate) async fn open_as(&self, program: &str) -> anyhow::Result<Core> {
         let key_path = self.audit_key_path();
         let store = if key_path.exists() {
             let key = AuditKey::load(&key_path)?;
@@ -70,6 +76,7 @@ impl Db {
             SqliteStore::open_without_key(&self.db).await
         }
         .with_context(|| format!("{}: cannot open the database", self.db.display()))?;
+        store.set_client(program);
         Ok(Core::new(Arc::new(store)))
     }
 

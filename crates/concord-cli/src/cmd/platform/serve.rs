@@ -54,7 +54,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         })?;
     }
     block_on(async move {
-        let core = args.db.open().await?;
+        let core = args.db.open_as("serve").await?;
         if args.demo {
             if core.store().users().await?.is_empty() {
                 eprintln!(
