@@ -33,6 +33,29 @@ fn credential_from(row: &Row<'_>) -> rusqlite::Result<Credential> {
     })
 }
 
+/// See [`crate::Store::credential`].
+pub(crate) fn credential(db: &Connection, token_sha256: &str) -> StoreResult<Option<Credential>> {
+    Ok(db
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM credentials WHERE token_sha256 = ?1"
+        ))?
+        .query_row(params![token_sha256], credential_from)
+        .optional()?)
+}
+
+/// See [`crate::Store::credentials`].
+pub(crate) fn credentials(
+    db: &Connection,
+    user_id: i64,
+    kind: CredentialKind,
+) -> StoreResult<Vec<Credential>> {
+    let mut statement = db.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM credentials WHERE user_id = ?1 AND kind = ?2 ORDER BY id"
+    ))?;
+    let rows = statement.query_map(params![user_id, kind.as_str()], credential_from)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// See [`crate::Store::create_credential`].
 pub(crate) fn create_credential(
     tx: &Connection,

@@ -660,14 +660,9 @@ impl Store for SqliteStore {
     }
 
     async fn credential(&self, token_sha256: &str) -> StoreResult<Option<Credential>> {
-        let row = sqlx::query(
-            "SELECT id, user_id, kind, name, token_sha256, csrf_token, created_at, expires_at, \
-             revoked_at FROM credentials WHERE token_sha256 = $1",
-        )
-        .bind(token_sha256)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(credential_from).transpose()
+        self.direct
+            .read(|db| crate::access::credential(db, token_sha256))
+            .await
     }
 
     async fn credentials(
@@ -675,15 +670,9 @@ impl Store for SqliteStore {
         user_id: i64,
         kind: CredentialKind,
     ) -> StoreResult<Vec<Credential>> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, kind, name, token_sha256, csrf_token, created_at, expires_at, \
-             revoked_at FROM credentials WHERE user_id = $1 AND kind = $2 ORDER BY id",
-        )
-        .bind(user_id)
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(credential_from).collect()
+        self.direct
+            .read(|db| crate::access::credentials(db, user_id, kind))
+            .await
     }
 
     async fn revoke_credential(&self, id: i64, actor: i64, now: Millis) -> StoreResult<bool> {
@@ -928,27 +917,4 @@ impl Store for SqliteStore {
             .read(|db| crate::admin::plans(db, project_id))
             .await
     }
-}
-
-fn credential_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Credential> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Credential {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        kind: match kind.as_str() {
-            "session" => CredentialKind::Session,
-            "token" => CredentialKind::Token,
-            other => {
-                return Err(StoreError::Integrity(format!(
-                    "unknown credential kind `{other}`"
-                )));
-            }
-        },
-        name: row.try_get("name")?,
-        token_sha256: row.try_get("token_sha256")?,
-        csrf_token: row.try_get("csrf_token")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
 }

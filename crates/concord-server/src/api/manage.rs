@@ -11,8 +11,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use concord_core::edge::EdgeCase;
 use concord_core::protocol::Protocol;
+use concord_core::provenance::Provenance;
 use concord_core::quality::AnnotatorQuality;
-use concord_core::release::Purpose;
+use concord_core::release::{Purpose, ReleaseInfo};
 use concord_core::service::{ExportRow, RunSummary, Status};
 use concord_store::Role;
 use serde::{Deserialize, Serialize};
@@ -290,13 +291,11 @@ pub(crate) async fn releases(
     State(state): State<AppState>,
     caller: Caller,
     Path(project): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<ReleaseInfo>>, ApiError> {
     need(&caller, &[Role::Manager, Role::Auditor], "list releases")?;
     member(&state, &caller, &project).await?;
     let list = state.core.releases(&caller.user, &project).await?;
-    Ok(Json(serde_json::to_value(list).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    })?))
+    Ok(Json(list))
 }
 
 /// A release to cut.
@@ -322,7 +321,7 @@ pub(crate) async fn create_release(
     caller: Caller,
     Path(project): Path<String>,
     ApiJson(new): ApiJson<NewRelease>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReleaseInfo>, ApiError> {
     need(&caller, &[Role::Manager], "cut releases")?;
     member(&state, &caller, &project).await?;
     let purpose = match new.purpose.as_deref() {
@@ -335,9 +334,7 @@ pub(crate) async fn create_release(
         .core
         .create_release(&caller.user, &project, &new.name, purpose, &new.password)
         .await?;
-    Ok(Json(serde_json::to_value(info).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    })?))
+    Ok(Json(info))
 }
 
 /// The truthing report of a release, as a self-contained HTML page (the audit chain is
@@ -399,7 +396,7 @@ pub(crate) async fn provenance(
     State(state): State<AppState>,
     caller: Caller,
     Path((project, item)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Provenance>, ApiError> {
     need(
         &caller,
         &[Role::Manager, Role::Adjudicator, Role::Auditor],
@@ -407,7 +404,5 @@ pub(crate) async fn provenance(
     )?;
     member(&state, &caller, &project).await?;
     let provenance = state.core.provenance(&caller.user, &project, &item).await?;
-    Ok(Json(serde_json::to_value(provenance).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    })?))
+    Ok(Json(provenance))
 }
