@@ -652,3 +652,86 @@ fn writes_need_the_audit_key() {
         run.stderr
     );
 }
+
+/// Retention through the command line: a held project cannot be deleted (exit 2, audited);
+/// released, deleted and past its period, `retention purge` removes its records and the chain
+/// still verifies; a backup taken before the purge verifies on its own and keeps them.
+#[test]
+fn holds_deletion_purge_and_backup() {
+    let dir = copy();
+    let d = dir.path();
+    let held = run_ok(
+        d,
+        &["retention", "hold", "cxr", "--reason", "litigation 2026-17"],
+    );
+    assert!(held.contains("legal hold #1"), "{held}");
+    let refused = concord(d, &["project", "delete", "cxr", "--reason", "closing out"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("legal hold #1"),
+        "{}",
+        refused.stderr
+    );
+    let log = run_ok(d, &["audit", "log", "--entity", "project:1", "--json"]);
+    assert!(log.contains("project.delete.refused"), "{log}");
+    let kept = run_ok(d, &["retention", "purge", "--dry-run"]);
+    assert!(kept.contains("cxr: kept: under legal hold #1"), "{kept}");
+
+    run_ok(
+        d,
+        &[
+            "retention",
+            "release",
+            "cxr",
+            "1",
+            "--reason",
+            "matter closed",
+        ],
+    );
+    run_ok(
+        d,
+        &[
+            "retention",
+            "set",
+            "cxr",
+            "--days",
+            "0",
+            "--reason",
+            "test policy",
+        ],
+    );
+    let deleted = run_ok(d, &["project", "delete", "cxr", "--reason", "closing out"]);
+    assert!(deleted.contains("may be purged from"), "{deleted}");
+    let shown = run_ok(d, &["retention", "show", "cxr"]);
+    assert!(
+        shown.contains("kept 0 days") && shown.contains("released") && shown.contains("deleted"),
+        "{shown}"
+    );
+    run_ok(d, &["backup", "-o", "before-purge.db"]);
+    let purged = run_ok(d, &["retention", "purge", "--json"]);
+    let outcomes: serde_json::Value = serde_json::from_str(&purged).unwrap();
+    assert_eq!(outcomes[0]["project"], "cxr");
+    assert_eq!(outcomes[0]["purged"]["removed"]["annotations"], 9);
+    assert_eq!(outcomes[0]["purged"]["removed"]["items"], 3);
+    let (code, report) = verify_with(d, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["records_checked"]["purge"], 1, "{report:#}");
+    let exported = concord(d, &["export", "cxr"]);
+    assert!(!exported.stdout.contains("r-1"), "{}", exported.stdout);
+
+    // The backup: the records as they were, and a chain that verifies with the same key.
+    let (code, report) = verify_with(
+        d,
+        &[
+            "--db",
+            "before-purge.db",
+            "--audit-key",
+            "concord.db.audit-key",
+        ],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["records_checked"]["annotation"], 9, "{report:#}");
+    let again = concord(d, &["backup", "-o", "before-purge.db"]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(again.stderr.contains("exists"), "{}", again.stderr);
+}

@@ -30,6 +30,7 @@ pub mod provenance;
 pub mod quality;
 pub mod release;
 pub mod report;
+pub mod retention;
 pub mod service;
 pub mod skills;
 mod stored;

@@ -297,6 +297,22 @@ pub(crate) struct Context {
     /// The weight of each annotator on probation, by user id (the quality rules'
     /// `probation_weight`); everyone else weighs 1.
     pub(crate) weights: Arc<HashMap<i64, f64>>,
+    /// The project is deleted (closed): nothing is leased or submitted. (The store refuses new
+    /// records in it too; this is the clear message.)
+    pub(crate) deleted: bool,
+}
+
+impl Context {
+    /// Refuses work on a deleted project.
+    fn open(&self) -> CoreResult<()> {
+        if self.deleted {
+            return Err(CoreError::Conflict(format!(
+                "project `{}` is deleted: it takes no new labels",
+                self.project.name
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Core {
@@ -529,11 +545,13 @@ impl Core {
             deviation,
         };
         let version = self.store.add_protocol(project.id, new, self.now()).await?;
-        self.contexts
-            .lock()
-            .expect("context lock")
-            .remove(&project.name);
+        self.forget_context(&project.name);
         Ok(version)
+    }
+
+    /// Drops the cached context of `project` (its protocol or retention changed).
+    pub(crate) fn forget_context(&self, project: &str) {
+        self.contexts.lock().expect("context lock").remove(project);
     }
 
     /// The project's context for the labelling hot path (`next`, `submit`): reused for
@@ -581,6 +599,7 @@ impl Core {
                 .collect(),
             _ => HashMap::new(),
         };
+        let deleted = self.store.retention(project.id).await?.deleted.is_some();
         Ok(Context {
             project,
             settings,
@@ -588,6 +607,7 @@ impl Core {
             parsed,
             costs: Arc::new(costs),
             weights: Arc::new(weights),
+            deleted,
         })
     }
 
@@ -651,6 +671,7 @@ impl Core {
     pub async fn next(&self, project: &str, annotator: &User) -> CoreResult<Option<Task>> {
         require(annotator, Role::Annotator, "label items")?;
         let ctx = self.cached_context(project).await?;
+        ctx.open()?;
         let now = self.now();
         if let Some(lease) = self
             .store
@@ -775,6 +796,7 @@ impl Core {
     ) -> CoreResult<Receipt> {
         require(annotator, Role::Annotator, "label items")?;
         let ctx = self.cached_context(project).await?;
+        ctx.open()?;
         let item = self.store.item(ctx.project.id, item).await?;
         let now = self.now();
         let lease = self

@@ -4,8 +4,10 @@
 //!   the qualification gate; accuracy, blindness, no item twice, gold rate.
 //! - `concurrency`: 16 threads leasing and submitting on one project.
 //! - `refusals`: bad input is refused with a clear message and leaves the database unchanged.
+//! - `retention`: legal holds, logical deletion, the purge job, backups.
 
 mod concurrency;
 mod refusals;
+mod retention;
 mod util;
 mod workflow;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document at `/api/openapi.json`, generated from the handlers' annotations and
 //! the types they take and return.
 
-use crate::api::{adjudicate, annotate, manage, session};
+use crate::api::{adjudicate, annotate, manage, retention, session};
 use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,6 +22,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         manage::protocol, manage::update_protocol, manage::import_items, manage::status,
         manage::annotators, manage::edge_cases, manage::consensus, manage::export,
         manage::releases, manage::create_release, manage::release_report, manage::provenance,
+        retention::retention, retention::set_retention, retention::place_hold,
+        retention::release_hold, retention::delete_project,
     ),
     modifiers(&Security),
     security(("session" = []), ("token" = [])),

@@ -185,6 +185,37 @@ async fn every_endpoint_checks_role_and_membership() {
             None,
             &["admin", "lead", "senior-1", "auditor"],
         ),
+        (
+            Method::GET,
+            format!("{p}/retention"),
+            None,
+            &["admin", "lead", "auditor"],
+        ),
+        (
+            Method::PUT,
+            format!("{p}/retention"),
+            Some(r#"{"days":3650,"reason":"SOP-12"}"#),
+            &["admin"],
+        ),
+        (
+            Method::POST,
+            format!("{p}/holds"),
+            Some(r#"{"reason":"a matter"}"#),
+            &["admin"],
+        ),
+        // Held: the administrator's deletion is refused with 409.
+        (
+            Method::DELETE,
+            p.to_string(),
+            Some(r#"{"reason":"closing out"}"#),
+            &["admin"],
+        ),
+        (
+            Method::POST,
+            format!("{p}/holds/1/release"),
+            Some(r#"{"reason":"matter closed"}"#),
+            &["admin"],
+        ),
     ];
     for (method, path, body, allowed) in &table {
         for (name, session) in &sessions {
@@ -734,4 +765,91 @@ async fn releases_are_cut_and_reported_and_provenance_is_shown() {
     )
     .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
+
+/// Deleting a project under a legal hold answers 409 and is audited; after the hold's release
+/// the deletion goes through, and the project takes no more labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_project_cannot_be_deleted() {
+    let server = start(ServerConfig::default()).await;
+    let admin = login(&server, "admin").await;
+    let p = "/api/projects/cxr";
+    let hold: Value = send(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("{p}/holds"),
+        Some(r#"{"reason":"litigation 2026-17"}"#),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let refused = send(
+        &server,
+        &admin,
+        Method::DELETE,
+        p,
+        Some(r#"{"reason":"closing out"}"#),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let message: Value = refused.json().await.unwrap();
+    assert!(message.to_string().contains("legal hold"), "{message}");
+    let project = server.core.store().project("cxr").await.unwrap();
+    let events = server
+        .core
+        .store()
+        .audit_events(AuditFilter {
+            entity: Some(format!("project:{}", project.id)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "project.delete.refused"
+                && e.reason.as_deref() == Some("closing out")),
+        "the refusal is audited"
+    );
+    // Without a reason: 400.
+    let bare = send(&server, &admin, Method::DELETE, p, Some(r#"{"reason":""}"#)).await;
+    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
+    let released = send(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("{p}/holds/{}/release", hold["id"]),
+        Some(r#"{"reason":"matter closed"}"#),
+    )
+    .await;
+    assert_eq!(released.status(), StatusCode::OK);
+    let deleted: Value = send(
+        &server,
+        &admin,
+        Method::DELETE,
+        p,
+        Some(r#"{"reason":"closing out"}"#),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(deleted["deleted"]["reason"], "closing out");
+    let reader = login(&server, "reader-1").await;
+    let next = send(&server, &reader, Method::POST, &format!("{p}/next"), None).await;
+    assert_eq!(next.status(), StatusCode::CONFLICT);
+    let state: Value = send(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("{p}/retention"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(state["holds"][0]["released"]["reason"], "matter closed");
 }

@@ -26,10 +26,19 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e {
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("row".into()),
+            // The triggers of migration 0011 refuse new records in a deleted project.
+            rusqlite::Error::SqliteFailure(_, Some(message))
+                if message.starts_with(CLOSED_PROJECT) =>
+            {
+                StoreError::Conflict(message)
+            }
             other => StoreError::Direct(other.to_string()),
         }
     }
 }
+
+/// How the triggers that close a deleted project word their refusal.
+const CLOSED_PROJECT: &str = "the project is deleted";
 
 /// The hot path's connection, for reads and writes alike, with group commit.
 ///

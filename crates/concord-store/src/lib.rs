@@ -18,12 +18,14 @@ mod admin;
 pub mod audit;
 mod direct;
 pub mod model;
+pub mod retention;
 mod signer;
 mod sqlite;
 mod verify;
 
 pub use audit::{AuditEvent, AuditFilter, AuditKey, AuditVerifier, NewEvent};
 pub use model::*;
+pub use retention::{LegalHold, PurgeReport, Retention, Tombstone};
 pub use sqlite::SqliteStore;
 pub use verify::{Break, BreakKind, VerifyReport};
 
@@ -368,4 +370,27 @@ pub trait Store: Send + Sync {
     async fn lock_plan(&self, plan: NewPlan) -> StoreResult<TruthingPlan>;
     /// Every truthing plan of a project, oldest first.
     async fn plans(&self, project_id: i64) -> StoreResult<Vec<TruthingPlan>>;
+
+    // Retention (21 CFR 11.10(c)).
+    /// A project's retention state: period, holds, deletion, purge.
+    async fn retention(&self, project_id: i64) -> StoreResult<Retention>;
+    /// Sets the retention period, places or releases a legal hold, or deletes the project
+    /// logically (audited, with the request's reason). A deletion while a hold is in force is
+    /// refused with [`StoreError::Conflict`], and the refusal is audited
+    /// (`project.delete.refused`).
+    async fn change_retention(&self, request: RetentionRequest) -> StoreResult<Retention>;
+    /// Removes a deleted project's records once its retention period ran out and no hold is in
+    /// force, listing every removed record in a `project.purge` event; the project's row, its
+    /// retention history and the audit trail stay. Otherwise [`StoreError::Conflict`], audited
+    /// as `project.purge.refused`.
+    async fn purge_project(
+        &self,
+        project_id: i64,
+        actor: Option<i64>,
+        now: Millis,
+        reason: &str,
+    ) -> StoreResult<PurgeReport>;
+    /// Writes a consistent copy of the whole database to `path` (SQLite `VACUUM INTO`), which
+    /// must not exist; the copy opens with the same audit key and verifies on its own.
+    async fn backup(&self, path: &std::path::Path) -> StoreResult<()>;
 }

@@ -1005,3 +1005,37 @@ mod tests {
         }
     }
 }
+
+/// A change to a project's retention state (see [`crate::Store::change_retention`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetentionChange {
+    /// Keep the records `days` after the project is deleted (`None`: indefinitely).
+    Period {
+        /// Days; `None` for indefinite.
+        days: Option<i64>,
+    },
+    /// Place a legal hold.
+    PlaceHold,
+    /// Release legal hold `hold_id`.
+    ReleaseHold {
+        /// The hold.
+        hold_id: i64,
+    },
+    /// Delete the project logically (a tombstone; refused while a hold is in force).
+    Delete,
+}
+
+/// A retention change with who asks, when and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionRequest {
+    /// The project.
+    pub project_id: i64,
+    /// Who (a user id).
+    pub actor: Option<i64>,
+    /// Now.
+    pub now: Millis,
+    /// Why (required).
+    pub reason: String,
+    /// What.
+    pub change: RetentionChange,
+}

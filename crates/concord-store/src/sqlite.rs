@@ -4,8 +4,8 @@
 use crate::direct::parse_json;
 use crate::model::*;
 use crate::{
-    AuditEvent, AuditFilter, AuditKey, AuditVerifier, Decide, NewEvent, Store, StoreError,
-    StoreResult, VerifyReport,
+    AuditEvent, AuditFilter, AuditKey, AuditVerifier, Decide, NewEvent, PurgeReport, Retention,
+    Store, StoreError, StoreResult, VerifyReport,
 };
 use async_trait::async_trait;
 use serde_json::Value;
@@ -915,6 +915,52 @@ impl Store for SqliteStore {
     async fn plans(&self, project_id: i64) -> StoreResult<Vec<TruthingPlan>> {
         self.direct
             .read(|db| crate::admin::plans(db, project_id))
+            .await
+    }
+
+    async fn retention(&self, project_id: i64) -> StoreResult<Retention> {
+        self.direct
+            .read(|db| crate::retention::retention(db, project_id))
+            .await
+    }
+
+    async fn change_retention(&self, request: RetentionRequest) -> StoreResult<Retention> {
+        self.direct
+            .write(|tx, audit| crate::retention::change_retention(tx, audit, &request))
+            .await?
+            .map_err(StoreError::Conflict)
+    }
+
+    async fn purge_project(
+        &self,
+        project_id: i64,
+        actor: Option<i64>,
+        now: Millis,
+        reason: &str,
+    ) -> StoreResult<PurgeReport> {
+        self.direct
+            .write(|tx, audit| {
+                crate::retention::purge_project(tx, audit, project_id, actor, now, reason)
+            })
+            .await?
+            .map_err(StoreError::Conflict)
+    }
+
+    async fn backup(&self, path: &std::path::Path) -> StoreResult<()> {
+        if path.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} exists; a backup is written to a new file",
+                path.display()
+            )));
+        }
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::Conflict(format!("{}: the path is not UTF-8", path.display()))
+        })?;
+        self.direct
+            .read_committed(|db| {
+                db.execute("VACUUM INTO ?1", [target])?;
+                Ok(())
+            })
             .await
     }
 }

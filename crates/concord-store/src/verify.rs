@@ -14,6 +14,7 @@ use crate::audit::{
     predictions_record, protocol_record, read_head, release_record, run_record, sha256_hex,
     signable_record, signature_record,
 };
+use crate::retention::row_record;
 use ed25519_dalek::{Signature, Verifier};
 use rayon::prelude::*;
 use rusqlite::{Connection, Row};
@@ -143,13 +144,18 @@ impl<'r> RowEvent<'r> {
 }
 
 /// Record kinds whose creating event carries the record's canonical text.
-const RECORD_KINDS: [&str; 6] = [
+const RECORD_KINDS: [&str; 11] = [
     "annotation",
     "adjudication",
     "consensus_run",
     "signature",
     "release",
     "truthing_plan",
+    "retention_policy",
+    "legal_hold",
+    "legal_hold_release",
+    "project_deletion",
+    "purge",
 ];
 
 /// The record kind (index into [`RECORD_KINDS`]) and id an event vouches for.
@@ -161,6 +167,11 @@ fn record_kind(action: &str, entity: &str) -> Option<(usize, i64)> {
         "signature.create" => 3,
         "release.create" => 4,
         "plan.lock" => 5,
+        "retention.set" => 6,
+        "hold.place" => 7,
+        "hold.release" => 8,
+        "project.delete" => 9,
+        "project.purge" => 10,
         _ => return None,
     };
     let id = entity.split_once(':')?.1.parse().ok()?;
@@ -185,6 +196,9 @@ struct Recorded {
     imports: Vec<(i64, String)>,
     prediction_imports: Vec<(i64, String)>,
     protocols: HashMap<(i64, i64), (i64, String)>,
+    /// Purged projects, and per record kind the id ranges their purges removed.
+    purged_projects: HashSet<i64>,
+    purged: [Vec<[i64; 2]>; RECORD_KINDS.len()],
 }
 
 impl Recorded {
@@ -203,6 +217,7 @@ impl Recorded {
                     self.prediction_imports.push((e.seq, after.to_string()));
                 }
             }
+            "project.purge" => self.note_purge(e.before),
             "protocol.create" => {
                 if let (Some(after), Some((_, id))) = (e.after, e.entity.split_once(':'))
                     && let Some((p, v)) = id.split_once('.')
@@ -215,6 +230,33 @@ impl Recorded {
         }
     }
 
+    /// Reads what a `project.purge` event says it removed (its `before`). An unreadable list
+    /// excuses nothing, so the removed records then show as deleted.
+    fn note_purge(&mut self, before: Option<&str>) {
+        #[derive(serde::Deserialize)]
+        struct Purged {
+            project_id: i64,
+            records: HashMap<String, Vec<[i64; 2]>>,
+        }
+        let Some(purged) = before.and_then(|b| serde_json::from_str::<Purged>(b).ok()) else {
+            return;
+        };
+        self.purged_projects.insert(purged.project_id);
+        for (kind, ranges) in purged.records {
+            if let Some(i) = RECORD_KINDS.iter().position(|k| *k == kind) {
+                self.purged[i].extend(ranges);
+            }
+        }
+    }
+
+    /// Whether a purge removed `kind` #`id`.
+    fn was_purged(&self, kind: &str, id: i64) -> bool {
+        let ranges = &self.purged[kind_index(kind)];
+        // Few ranges per purge; sorted by `finish`.
+        let i = ranges.partition_point(|r| r[1] < id);
+        ranges.get(i).is_some_and(|r| r[0] <= id)
+    }
+
     /// Appends a later range's records.
     fn merge(&mut self, other: Recorded) {
         for (mine, theirs) in self.records.iter_mut().zip(other.records) {
@@ -223,6 +265,10 @@ impl Recorded {
         self.imports.extend(other.imports);
         self.prediction_imports.extend(other.prediction_imports);
         self.protocols.extend(other.protocols);
+        self.purged_projects.extend(other.purged_projects);
+        for (mine, theirs) in self.purged.iter_mut().zip(other.purged) {
+            mine.extend(theirs);
+        }
     }
 
     /// Sorts each kind by id, keeping the newest event per id (a correction supersedes).
@@ -238,6 +284,9 @@ impl Recorded {
                 }
             }
             *records = kept;
+        }
+        for ranges in &mut self.purged {
+            ranges.sort_unstable();
         }
     }
 
@@ -702,7 +751,7 @@ fn compare_table(
     let mut missing: Vec<(i64, i64)> = chain
         .recorded
         .ids(kind)
-        .filter(|(id, _)| seen.binary_search(id).is_err())
+        .filter(|(id, _)| seen.binary_search(id).is_err() && !chain.recorded.was_purged(kind, *id))
         .map(|(id, seq)| (seq, id))
         .collect();
     missing.sort_unstable();
@@ -751,6 +800,7 @@ impl RangeImport {
 fn check_range_imports(
     db: &Connection,
     recorded: &[(i64, String)],
+    purged_projects: &HashSet<i64>,
     kind: RangeImport,
     push: &mut impl FnMut(Option<i64>, BreakKind, String),
 ) -> StoreResult<i64> {
@@ -766,6 +816,10 @@ fn check_range_imports(
         let Ok(r) = serde_json::from_str::<Range>(after) else {
             continue;
         };
+        // A purge removed the project's rows; its event lists how many.
+        if purged_projects.contains(&r.project_id) {
+            continue;
+        }
         covered += r.last_id - r.first_id + 1;
         if (kind.record)(db, r.project_id, r.first_id, r.last_id)? == *after {
             n += 1;
@@ -803,7 +857,7 @@ fn check_records(
     checked: &mut BTreeMap<String, i64>,
     push: &mut impl FnMut(Option<i64>, BreakKind, String),
 ) -> StoreResult<i64> {
-    let tables: [(&'static str, &str, &str, RecordFn); 5] = [
+    let tables: [(&'static str, &str, &str, RecordFn); 10] = [
         (
             "annotation",
             "annotations",
@@ -814,6 +868,11 @@ fn check_records(
         ("signature", "signatures", "*", signature_record),
         ("release", "releases", "*", release_record),
         ("truthing_plan", "truthing_plans", "*", plan_record),
+        ("retention_policy", "retention_policies", "*", row_record),
+        ("legal_hold", "legal_holds", "*", row_record),
+        ("legal_hold_release", "legal_hold_releases", "*", row_record),
+        ("project_deletion", "project_deletions", "*", row_record),
+        ("purge", "purges", "*", row_record),
     ];
     for (kind, table, columns, record) in tables {
         let n = compare_table(db, chain, kind, table, columns, record, push)?;
@@ -857,7 +916,7 @@ fn check_records(
     let mut gone: Vec<(i64, i64)> = chain
         .recorded
         .ids("consensus_run")
-        .filter(|(id, _)| !stored.contains(id))
+        .filter(|(id, _)| !stored.contains(id) && !chain.recorded.was_purged("consensus_run", *id))
         .map(|(id, seq)| (seq, id))
         .collect();
     gone.sort_unstable();
@@ -901,7 +960,7 @@ fn check_records(
             }
         }
         for (key, (seq, _)) in &chain.recorded.protocols {
-            if !seen.contains(key) {
+            if !seen.contains(key) && !chain.recorded.purged_projects.contains(&key.0) {
                 push(
                     Some(*seq),
                     BreakKind::RecordDeleted,
@@ -917,11 +976,19 @@ fn check_records(
 
     // Imports: every item belongs to one, and each import's digest still matches; the same for
     // model predictions.
-    let n = check_range_imports(db, &chain.recorded.imports, RangeImport::ITEMS, push)?;
+    let purged = &chain.recorded.purged_projects;
+    let n = check_range_imports(
+        db,
+        &chain.recorded.imports,
+        purged,
+        RangeImport::ITEMS,
+        push,
+    )?;
     checked.insert("import".into(), n);
     let n = check_range_imports(
         db,
         &chain.recorded.prediction_imports,
+        purged,
         RangeImport::PREDICTIONS,
         push,
     )?;

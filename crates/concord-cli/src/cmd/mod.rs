@@ -70,6 +70,8 @@ pub(crate) enum Command {
     Ambiguity(platform::annotators::AmbiguityArgs),
     Gold(platform::gold::GoldArgs),
     Serve(platform::serve::ServeArgs),
+    Retention(platform::retention::RetentionArgs),
+    Backup(platform::retention::BackupArgs),
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -120,5 +122,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Gold(args) => platform::gold::run(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => platform::serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Retention(args) => platform::retention::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Backup(args) => platform::retention::run_backup(args).map(|()| ExitCode::SUCCESS),
     }
 }

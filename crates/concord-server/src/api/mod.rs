@@ -4,6 +4,7 @@
 pub(crate) mod adjudicate;
 pub(crate) mod annotate;
 pub(crate) mod manage;
+pub(crate) mod retention;
 pub(crate) mod session;
 
 use crate::AppState;
@@ -86,6 +87,16 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route(
             "/api/projects/{project}/items/{item}/provenance",
             get(manage::provenance),
+        )
+        .route("/api/projects/{project}", delete(retention::delete_project))
+        .route(
+            "/api/projects/{project}/retention",
+            get(retention::retention).put(retention::set_retention),
+        )
+        .route("/api/projects/{project}/holds", post(retention::place_hold))
+        .route(
+            "/api/projects/{project}/holds/{hold}/release",
+            post(retention::release_hold),
         )
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(imports)

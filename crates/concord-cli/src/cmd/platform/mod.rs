@@ -21,6 +21,7 @@ pub(crate) mod project;
 pub(crate) mod provenance;
 pub(crate) mod release;
 pub(crate) mod report;
+pub(crate) mod retention;
 pub(crate) mod serve;
 pub(crate) mod user;
 

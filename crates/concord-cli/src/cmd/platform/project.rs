@@ -28,6 +28,27 @@ enum ProjectCommand {
     ///   concord project member add cxr dr-lee
     ///   concord project member list cxr
     Member(MemberArgs),
+    /// Delete a project logically: it is closed (no new records; open leases end) and its
+    /// retention period starts. Its records stay readable until `concord retention purge`
+    /// removes them after the period; refused while a legal hold is in force.
+    ///
+    /// Example:
+    ///   concord project delete cxr --reason "study closed out (CIP-7 §12)"
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DeleteArgs {
+    #[command(flatten)]
+    db: Db,
+    /// Project name.
+    project: String,
+    /// Why (recorded in the audit trail; required).
+    #[arg(long)]
+    reason: String,
+    /// The administrator acting (default: the first administrator).
+    #[arg(long = "as", value_name = "USER")]
+    acting: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -179,6 +200,25 @@ struct ShowArgs {
 
 pub(crate) fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
     match args.command {
+        ProjectCommand::Delete(args) => block_on(async {
+            let core = args.db.open().await?;
+            let admin = actor(&core, args.acting.as_deref()).await?;
+            let state = core
+                .delete_project(&admin, &args.project, &args.reason)
+                .await?;
+            match state.expires_at() {
+                Some(at) => println!(
+                    "{} deleted; its records may be purged from {}",
+                    args.project,
+                    super::audit::rfc3339(at)
+                ),
+                None => println!(
+                    "{} deleted; its records are kept indefinitely (`concord retention set`)",
+                    args.project
+                ),
+            }
+            Ok(())
+        }),
         ProjectCommand::Create(args) => {
             let text = std::fs::read_to_string(&args.protocol).with_context(|| {
                 format!("{}: cannot read the protocol", args.protocol.display())
