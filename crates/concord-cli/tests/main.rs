@@ -15,6 +15,7 @@
 //!   `concord edge-cases` (a model's dissent raises items; the import is audited and verified).
 //! - `agreement`: `concord agreement` output, flags and bad input.
 //! - `validate`: `concord validate` on the reference cases (bundled and from files).
+//! - `upgrade`: databases written by earlier schema versions open, verify and render.
 //! - `conformance_copy`: the project's `conformance/` is a byte-identical copy of the shared one.
 
 mod aggregate;
@@ -28,5 +29,6 @@ mod platform;
 mod quality;
 mod release;
 mod report;
+mod upgrade;
 mod util;
 mod validate;
