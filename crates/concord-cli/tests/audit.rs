@@ -718,6 +718,9 @@ fn holds_deletion_purge_and_backup() {
     assert_eq!(report["records_checked"]["purge"], 1, "{report:#}");
     let exported = concord(d, &["export", "cxr"]);
     assert!(!exported.stdout.contains("r-1"), "{}", exported.stdout);
+    let status = concord(d, &["status", "cxr"]);
+    assert_eq!(status.code, 2);
+    assert!(status.stderr.contains("was purged"), "{}", status.stderr);
 
     // The backup: the records as they were, and a chain that verifies with the same key.
     let (code, report) = verify_with(

@@ -575,6 +575,14 @@ impl Core {
         let settings: Settings = serde_json::from_value(project.settings.clone()).map_err(|e| {
             CoreError::Store(StoreError::Integrity(format!("project settings: {e}")))
         })?;
+        let retention = self.store.retention(project.id).await?;
+        if let Some(purge) = &retention.purged {
+            return Err(CoreError::Conflict(format!(
+                "project `{}` was purged ({}): its records were removed at the end of their \
+                 retention period; `concord retention show {}` and the audit trail keep its history",
+                project.name, purge.reason, project.name
+            )));
+        }
         let protocol = self.store.protocol(project.id, None).await?;
         let parsed: Protocol = serde_json::from_value(protocol.schema.clone())
             .map_err(|e| CoreError::Store(StoreError::Integrity(format!("protocol: {e}"))))?;
@@ -599,7 +607,7 @@ impl Core {
                 .collect(),
             _ => HashMap::new(),
         };
-        let deleted = self.store.retention(project.id).await?.deleted.is_some();
+        let deleted = retention.deleted.is_some();
         Ok(Context {
             project,
             settings,
@@ -1237,6 +1245,9 @@ impl Core {
             .lock()
             .expect("log lock")
             .get(&project_id)
+            // A deleted project's records may be purged by another process, which the log
+            // would not notice (annotation ids only grow); it is closed, so read it afresh.
+            .filter(|_| !ctx.deleted)
             .filter(|log| {
                 log.task_id == task.id
                     && log.classes == classes

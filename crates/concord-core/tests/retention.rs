@@ -132,6 +132,7 @@ async fn holds_refuse_deletion_and_the_purge_removes_only_expired_records() {
 
     // Deletion is logical: the records stay, the project takes nothing new.
     clock.0.store(start + DAY, Ordering::SeqCst);
+    assert_eq!(core.status("gone").await.unwrap().annotations, 12);
     let state = core
         .delete_project(&admin, "gone", "study closed out")
         .await
@@ -212,6 +213,13 @@ async fn holds_refuse_deletion_and_the_purge_removes_only_expired_records() {
         "{purge:?}"
     );
     assert!(core.store().items(gone_id).await.unwrap().is_empty());
+    // The dashboard's in-memory log of the project does not outlive the purge, and asking for
+    // its status says why there is none.
+    let purged_status = core.status("gone").await.unwrap_err();
+    assert!(
+        purged_status.to_string().contains("purged"),
+        "{purged_status}"
+    );
     assert!(core.store().annotations(gone_id).await.unwrap().is_empty());
     assert!(core.retention("gone").await.unwrap().purged.is_some());
     // The other projects keep every record.
