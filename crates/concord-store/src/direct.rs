@@ -413,13 +413,16 @@ pub(crate) fn active_lease(
     .transpose()
 }
 
-/// Marks the project's leases that ran out as expired, releases their places, and records
-/// which ones in one event.
-fn expire(
+/// Marks the project's leases that run out by `until` as expired at `now`, releases their
+/// places, and records which ones in one event (with `reason`, when something other than time
+/// ended them).
+pub(crate) fn expire(
     tx: &Connection,
     audit: &mut Appender<'_>,
     project_id: i64,
     now: Millis,
+    until: Millis,
+    reason: Option<&str>,
 ) -> StoreResult<()> {
     // Release the lease counts first, then mark the assignments expired.
     tx.prepare_cached(
@@ -428,13 +431,13 @@ fn expire(
          WHERE item_id IN (SELECT item_id FROM assignments WHERE project_id = ?2 AND state = 'leased' \
          AND expires_at <= ?1)",
     )?
-    .execute(params![now, project_id])?;
+    .execute(params![until, project_id])?;
     let expired: Vec<i64> = tx
         .prepare_cached(
             "UPDATE assignments SET state = 'expired', closed_at = ?1 \
-             WHERE project_id = ?2 AND state = 'leased' AND expires_at <= ?1 RETURNING id",
+             WHERE project_id = ?2 AND state = 'leased' AND expires_at <= ?3 RETURNING id",
         )?
-        .query_map(params![now, project_id], |r| r.get(0))?
+        .query_map(params![now, project_id, until], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     if !expired.is_empty() {
         let mut expired = expired;
@@ -448,7 +451,7 @@ fn expire(
                 entity: format!("project:{project_id}"),
                 before: None,
                 after: Some(canonical(&serde_json::json!({ "assignments": expired }))),
-                reason: None,
+                reason,
             },
         )?;
     }
@@ -461,7 +464,14 @@ pub(crate) fn lease(
     audit: &mut Appender<'_>,
     request: &LeaseRequest,
 ) -> StoreResult<Option<Assignment>> {
-    expire(tx, audit, request.project_id, request.now)?;
+    expire(
+        tx,
+        audit,
+        request.project_id,
+        request.now,
+        request.now,
+        None,
+    )?;
     let sql = match request.purpose {
         Purpose::Regular => {
             "SELECT s.item_id FROM item_state s WHERE s.project_id = ?1 AND s.is_gold = 0 \

@@ -250,7 +250,7 @@ pub(crate) fn change_retention(
             "project #{project_id} was purged; its retention can no longer change"
         )));
     }
-    let (action, table, id) = match change {
+    let (action, table, entity, id) = match change {
         RetentionChange::Period { days } => {
             if let Some(d) = days
                 && *d < 0
@@ -265,7 +265,12 @@ pub(crate) fn change_retention(
                      VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
                 )?
                 .query_row(params![project_id, days, now, actor, reason], |r| r.get(0))?;
-            ("retention.set", "retention_policies", id)
+            (
+                "retention.set",
+                "retention_policies",
+                "retention_policy",
+                id,
+            )
         }
         RetentionChange::PlaceHold => {
             let id: i64 = tx
@@ -274,7 +279,7 @@ pub(crate) fn change_retention(
                      VALUES (?1, ?2, ?3, ?4) RETURNING id",
                 )?
                 .query_row(params![project_id, now, actor, reason], |r| r.get(0))?;
-            ("hold.place", "legal_holds", id)
+            ("hold.place", "legal_holds", "legal_hold", id)
         }
         RetentionChange::ReleaseHold { hold_id } => {
             if !before.active_holds().any(|h| h.id == *hold_id) {
@@ -288,7 +293,12 @@ pub(crate) fn change_retention(
                      VALUES (?1, ?2, ?3, ?4) RETURNING id",
                 )?
                 .query_row(params![hold_id, now, actor, reason], |r| r.get(0))?;
-            ("hold.release", "legal_hold_releases", id)
+            (
+                "hold.release",
+                "legal_hold_releases",
+                "legal_hold_release",
+                id,
+            )
         }
         RetentionChange::Delete => {
             if before.deleted.is_some() {
@@ -323,15 +333,22 @@ pub(crate) fn change_retention(
                      VALUES (?1, ?2, ?3, ?4) RETURNING id",
                 )?
                 .query_row(params![project_id, now, actor, reason], |r| r.get(0))?;
-            close_leases(tx, audit, project_id, now)?;
-            ("project.delete", "project_deletions", id)
+            // Every open lease ends now.
+            crate::direct::expire(
+                tx,
+                audit,
+                project_id,
+                now,
+                Millis::MAX,
+                Some("the project was deleted"),
+            )?;
+            (
+                "project.delete",
+                "project_deletions",
+                "project_deletion",
+                id,
+            )
         }
-    };
-    let entity = match table {
-        "retention_policies" => "retention_policy",
-        "legal_holds" => "legal_hold",
-        "legal_hold_releases" => "legal_hold_release",
-        _ => "project_deletion",
     };
     audit.append(
         tx,
@@ -346,40 +363,6 @@ pub(crate) fn change_retention(
         },
     )?;
     Ok(Ok(retention(tx, project_id)?))
-}
-
-/// Ends every open lease of a project that is being deleted (one `lease.expire` event).
-fn close_leases(
-    tx: &Connection,
-    audit: &mut Appender<'_>,
-    project_id: i64,
-    now: Millis,
-) -> StoreResult<()> {
-    tx.prepare_cached("UPDATE item_state SET n_leased = 0 WHERE project_id = ?1 AND n_leased > 0")?
-        .execute([project_id])?;
-    let mut closed: Vec<i64> = tx
-        .prepare_cached(
-            "UPDATE assignments SET state = 'expired', closed_at = ?1 \
-             WHERE project_id = ?2 AND state = 'leased' RETURNING id",
-        )?
-        .query_map(params![now, project_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if !closed.is_empty() {
-        closed.sort_unstable();
-        audit.append(
-            tx,
-            Event {
-                at: now,
-                actor: None,
-                action: "lease.expire",
-                entity: format!("project:{project_id}"),
-                before: None,
-                after: Some(canonical(&json!({ "assignments": closed }))),
-                reason: Some("the project was deleted"),
-            },
-        )?;
-    }
-    Ok(())
 }
 
 /// Consecutive runs of sorted ids, `[first, last]` each: how a purge event lists what it

@@ -52,64 +52,49 @@ struct ShowArgs {
     json: bool,
 }
 
+/// What every retention change takes: the project, why, and who.
 #[derive(Debug, clap::Args)]
-#[group(id = "period", required = true, multiple = false)]
-struct SetArgs {
+struct ChangeArgs {
     #[command(flatten)]
     db: Db,
     /// Project name.
     project: String,
+    /// Why (recorded in the audit trail; required). For a hold: the matter it is held for.
+    #[arg(long)]
+    reason: String,
+    /// The administrator acting (default: the first administrator).
+    #[arg(long = "as", value_name = "USER")]
+    acting: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[group(id = "period", required = true, multiple = false)]
+struct SetArgs {
+    #[command(flatten)]
+    change: ChangeArgs,
     /// Days after the project's deletion.
     #[arg(long, group = "period")]
     days: Option<u32>,
     /// Keep the records indefinitely (the default for a new project).
     #[arg(long, group = "period")]
     indefinite: bool,
-    /// Why (recorded in the audit trail; required).
-    #[arg(long)]
-    reason: String,
-    /// The administrator acting (default: the first administrator).
-    #[arg(long = "as", value_name = "USER")]
-    acting: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 struct HoldArgs {
     #[command(flatten)]
-    db: Db,
-    /// Project name.
-    project: String,
-    /// The matter the records are held for (required).
-    #[arg(long)]
-    reason: String,
-    /// The administrator acting (default: the first administrator).
-    #[arg(long = "as", value_name = "USER")]
-    acting: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    change: ChangeArgs,
 }
 
 #[derive(Debug, clap::Args)]
 struct ReleaseArgs {
     #[command(flatten)]
-    db: Db,
-    /// Project name.
-    project: String,
-    /// The hold's id.
+    change: ChangeArgs,
+    /// The hold's id (`retention show` lists them).
     hold: i64,
-    /// Why the hold ends (required).
-    #[arg(long)]
-    reason: String,
-    /// The administrator acting (default: the first administrator).
-    #[arg(long = "as", value_name = "USER")]
-    acting: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,44 +143,35 @@ pub(crate) fn run(args: RetentionArgs) -> anyhow::Result<()> {
             print_state(&args.project, &state);
             Ok(())
         }),
-        RetentionCommand::Set(args) => block_on(async {
-            let core = args.db.open().await?;
-            let admin = actor(&core, args.acting.as_deref()).await?;
+        RetentionCommand::Set(args) => {
             let days = if args.indefinite { None } else { args.days };
-            let state = core
-                .set_retention(&admin, &args.project, days, &args.reason)
-                .await?;
-            if args.json {
-                return print_json(&state);
-            }
-            print_state(&args.project, &state);
-            Ok(())
-        }),
-        RetentionCommand::Hold(args) => block_on(async {
-            let core = args.db.open().await?;
-            let admin = actor(&core, args.acting.as_deref()).await?;
-            let hold = core.place_hold(&admin, &args.project, &args.reason).await?;
-            if args.json {
+            change(args.change, |core, admin, c| async move {
+                let state = core
+                    .set_retention(&admin, &c.project, days, &c.reason)
+                    .await?;
+                show(&c, &state)
+            })
+        }
+        RetentionCommand::Hold(args) => change(args.change, |core, admin, c| async move {
+            let hold = core.place_hold(&admin, &c.project, &c.reason).await?;
+            if c.json {
                 return print_json(&hold);
             }
             println!(
                 "legal hold #{} placed on {}: {}",
-                hold.id, args.project, hold.reason
+                hold.id, c.project, hold.reason
             );
             Ok(())
         }),
-        RetentionCommand::Release(args) => block_on(async {
-            let core = args.db.open().await?;
-            let admin = actor(&core, args.acting.as_deref()).await?;
-            let state = core
-                .release_hold(&admin, &args.project, args.hold, &args.reason)
-                .await?;
-            if args.json {
-                return print_json(&state);
-            }
-            print_state(&args.project, &state);
-            Ok(())
-        }),
+        RetentionCommand::Release(args) => {
+            let hold = args.hold;
+            change(args.change, |core, admin, c| async move {
+                let state = core
+                    .release_hold(&admin, &c.project, hold, &c.reason)
+                    .await?;
+                show(&c, &state)
+            })
+        }
         RetentionCommand::Purge(args) => block_on(async {
             let core = args.db.open().await?;
             let admin = actor(&core, args.acting.as_deref()).await?;
@@ -227,6 +203,28 @@ pub(crate) fn run(args: RetentionArgs) -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+/// Opens the database and runs `work` as the acting administrator.
+fn change<F, Fut>(args: ChangeArgs, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(concord_core::Core, concord_store::User, ChangeArgs) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    block_on(async {
+        let core = args.db.open().await?;
+        let admin = actor(&core, args.acting.as_deref()).await?;
+        work(core, admin, args).await
+    })
+}
+
+/// Prints the state after a change, as JSON or text.
+fn show(args: &ChangeArgs, state: &Retention) -> anyhow::Result<()> {
+    if args.json {
+        return print_json(state);
+    }
+    print_state(&args.project, state);
+    Ok(())
 }
 
 pub(crate) fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
