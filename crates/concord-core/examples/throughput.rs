@@ -3,6 +3,11 @@
 //! Run with `cargo run --release -p concord-core --example throughput -- --items 100000` (the
 //! suite that calls it: `bench/platform/run`). Prints one JSON object.
 //!
+//! `--paired ROUNDS` (in a build with the `benchmark-without-audit-trail` feature) measures what
+//! the audit trail costs: each round labels a fresh project twice, once with the trail and once
+//! without, in alternating order, so both halves of a pair see the same machine; it prints each
+//! round and the median of the rounds' ratios.
+//!
 //! The project uses adaptive overlap (every submission updates the item's posterior with the
 //! current skill snapshot inside its transaction; skills are re-fitted in the background every
 //! `--refit-every` labels). Simulated annotators of known accuracy work concurrently, each
@@ -34,6 +39,8 @@ struct Args {
     refit_every: u32,
     db: Option<String>,
     consensus_only: bool,
+    /// Rounds of labelling with and without the audit trail.
+    paired: Option<usize>,
     /// Overrides `--min/--max/--threshold` (e.g. `cost:20@0.95`; under the cost policy the
     /// annotators cost 1, 3 or 8 per label, 70/20/10 %).
     overlap: Option<Overlap>,
@@ -50,6 +57,7 @@ fn parse() -> Args {
         refit_every: 50_000,
         db: None,
         consensus_only: false,
+        paired: None,
         overlap: None,
     };
     let mut it = std::env::args().skip(1);
@@ -67,6 +75,7 @@ fn parse() -> Args {
             "--overlap" => args.overlap = Some(value().parse().unwrap()),
             // Times one consensus run over the project an earlier run left in `--db`.
             "--consensus-only" => args.consensus_only = true,
+            "--paired" => args.paired = Some(value().parse().unwrap()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -94,9 +103,93 @@ async fn run(args: Args) {
         .db
         .clone()
         .map_or_else(|| dir.path().join("bench.db"), Into::into);
-    let store = SqliteStore::open(&path, key()).await.unwrap();
-    let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
+    if let Some(rounds) = args.paired {
+        paired(&args, rounds, dir.path()).await;
+        return;
+    }
     if args.consensus_only {
+        consensus_only(&path).await;
+        return;
+    }
+    let report = label(&args, &path, dir.path()).await;
+    println!("{report}");
+}
+
+/// Rounds of labelling with and without the audit trail, in alternating order.
+#[cfg(feature = "benchmark-without-audit-trail")]
+async fn paired(args: &Args, rounds: usize, dir: &std::path::Path) {
+    use concord_store::audit::benchmark::set_recording;
+    let mut ratios = Vec::new();
+    let (mut with_total, mut without_total) = ((0u64, 0.0), (0u64, 0.0));
+    for round in 0..rounds {
+        let mut rates = [0.0; 2];
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for recording in order {
+            set_recording(recording);
+            let path = dir.join(format!("round{round}-{recording}.db"));
+            let report = label(args, &path, dir).await;
+            let n = report["submissions"].as_u64().unwrap();
+            let seconds = report["labeling_seconds"].as_f64().unwrap();
+            let total = if recording {
+                &mut with_total
+            } else {
+                &mut without_total
+            };
+            total.0 += n;
+            total.1 += seconds;
+            rates[usize::from(!recording)] = n as f64 / seconds;
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        let ratio = rates[0] / rates[1];
+        ratios.push(ratio);
+        eprintln!(
+            "round {round}: {:.0}/s with the audit trail, {:.0}/s without: {:+.1} %",
+            rates[0],
+            rates[1],
+            (ratio - 1.0) * 100.0
+        );
+    }
+    set_recording(true);
+    ratios.sort_by(f64::total_cmp);
+    let median = if rounds % 2 == 1 {
+        ratios[rounds / 2]
+    } else {
+        (ratios[rounds / 2 - 1] + ratios[rounds / 2]) / 2.0
+    };
+    let with = with_total.0 as f64 / with_total.1;
+    let without = without_total.0 as f64 / without_total.1;
+    println!(
+        "{}",
+        serde_json::json!({
+            "items": args.items,
+            "rounds": rounds,
+            "submissions_per_second_with_audit": with,
+            "submissions_per_second_without_audit": without,
+            "pooled_ratio": with / without,
+            "median_ratio": median,
+            "ratios": ratios,
+        })
+    );
+}
+
+#[cfg(not(feature = "benchmark-without-audit-trail"))]
+async fn paired(_: &Args, _: usize, _: &std::path::Path) {
+    eprintln!("--paired needs a build with the benchmark-without-audit-trail feature");
+    std::process::exit(2);
+}
+
+/// Times one consensus run over the project an earlier run left in `path`, and the
+/// verification of its audit trail.
+async fn consensus_only(path: &std::path::Path) {
+    let store = SqliteStore::open(path, key()).await.unwrap();
+    let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
+    {
         let admin = core.user("admin").await.unwrap();
         // The first run reads every annotation from the database; the second, like every run
         // in a long-lived process, reads only what was added since.
@@ -124,8 +217,13 @@ async fn run(args: Args) {
                 "audit_verify_seconds": verify_seconds,
             })
         );
-        return;
     }
+}
+
+/// Labels a fresh project in `path` (temporary files in `dir`); returns the report.
+async fn label(args: &Args, path: &std::path::Path, dir: &std::path::Path) -> serde_json::Value {
+    let store = SqliteStore::open(path, key()).await.unwrap();
+    let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
     let admin = core.init_admin("admin", None).await.unwrap();
     let overlap = args.overlap.unwrap_or(Overlap::Adaptive {
         min: args.min,
@@ -146,7 +244,7 @@ async fn run(args: Args) {
     // Items and their truth.
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut truth = HashMap::new();
-    let items_path = dir.path().join("items.jsonl");
+    let items_path = dir.join("items.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&items_path).unwrap());
         for i in 0..args.items {
@@ -241,9 +339,7 @@ async fn run(args: Args) {
         .iter()
         .filter(|r| r.label.as_ref().and_then(|l| l.as_str()) == Some(truth[&r.item]))
         .count();
-    println!(
-        "{}",
-        serde_json::json!({
+    serde_json::json!({
             "items": args.items,
             "annotators": args.annotators,
             "workers": args.workers,
@@ -255,6 +351,5 @@ async fn run(args: Args) {
             "consensus_seconds": consensus_seconds,
             "consensus_iterations": run.iterations,
             "accuracy": right as f64 / rows.len() as f64,
-        })
-    );
+    })
 }

@@ -381,7 +381,7 @@ impl<'k> Appender<'k> {
     /// Appends one event; `before` and `after` are canonical JSON text. Returns its sequence
     /// number.
     pub(crate) fn append(&mut self, db: &Connection, event: Event<'_>) -> StoreResult<i64> {
-        if cfg!(feature = "benchmark-without-audit-trail") {
+        if !benchmark::recording() {
             return Ok(0);
         }
         let key = self.key.ok_or_else(|| {
@@ -435,7 +435,7 @@ impl<'k> Appender<'k> {
 
     /// Signs and stores the new head, if anything was appended.
     pub(crate) fn finish(self, db: &Connection) -> StoreResult<()> {
-        if cfg!(feature = "benchmark-without-audit-trail") {
+        if !benchmark::recording() {
             return Ok(());
         }
         let (Some(key), Some((seq, hash)), true) = (self.key, self.head, self.dirty) else {
@@ -1043,5 +1043,40 @@ mod tests {
         assert!(public.verify(&head_message(5, &[2; 32]), &sig).is_ok());
         assert!(public.verify(&head_message(4, &[2; 32]), &sig).is_err());
         assert!(public.verify(&head_message(5, &[3; 32]), &sig).is_err());
+    }
+}
+
+/// The switch that measures what the audit trail costs: compiled only with the
+/// `benchmark-without-audit-trail` feature, which no shipped build enables. In such a build the
+/// trail is off unless `CONCORD_BENCHMARK_AUDIT_TRAIL=on` is set or [`benchmark::set_recording`]
+/// turns it on, so one benchmark binary (or process) can alternate between the two and both see
+/// the same machine (`bench/platform/run`, `bench/web/run`).
+#[cfg(feature = "benchmark-without-audit-trail")]
+pub mod benchmark {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static RECORDING: LazyLock<AtomicBool> = LazyLock::new(|| {
+        AtomicBool::new(std::env::var("CONCORD_BENCHMARK_AUDIT_TRAIL").as_deref() == Ok("on"))
+    });
+
+    /// Turns the audit trail on or off for the writes that follow.
+    pub fn set_recording(on: bool) {
+        RECORDING.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether events are appended.
+    pub(crate) fn recording() -> bool {
+        RECORDING.load(Ordering::Relaxed)
+    }
+}
+
+/// Shipped builds always record.
+#[cfg(not(feature = "benchmark-without-audit-trail"))]
+pub(crate) mod benchmark {
+    /// Whether events are appended: always.
+    #[inline(always)]
+    pub(crate) fn recording() -> bool {
+        true
     }
 }
