@@ -189,35 +189,33 @@ async fn paired(_: &Args, _: usize, _: &std::path::Path) {
 async fn consensus_only(path: &std::path::Path) {
     let store = SqliteStore::open(path, key()).await.unwrap();
     let core = Core::new(Arc::new(store)).with_hash_cost(HashCost::Fast);
-    {
-        let admin = core.user("admin").await.unwrap();
-        // The first run reads every annotation from the database; the second, like every run
-        // in a long-lived process, reads only what was added since.
-        let t = Instant::now();
-        let run = core.consensus(&admin, "bench", None).await.unwrap();
-        let fresh = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let again = core.consensus(&admin, "bench", None).await.unwrap();
-        let consensus_seconds = t.elapsed().as_secs_f64();
-        assert_eq!(run.input_sha256, again.input_sha256);
-        // Verifying the whole audit trail (MACs included) and re-deriving every record.
-        let t = Instant::now();
-        let report = core.verify_audit(&admin, &key().verifier()).await.unwrap();
-        let verify_seconds = t.elapsed().as_secs_f64();
-        assert!(report.intact, "{:?}", report.first_break);
-        println!(
-            "{}",
-            serde_json::json!({
-                "annotations": run.annotations,
-                "items": run.items,
-                "consensus_seconds_fresh_process": fresh,
-                "consensus_seconds": consensus_seconds,
-                "consensus_iterations": run.iterations,
-                "audit_events": report.events,
-                "audit_verify_seconds": verify_seconds,
-            })
-        );
-    }
+    let admin = core.user("admin").await.unwrap();
+    // The first run reads every annotation from the database; the second, like every run
+    // in a long-lived process, reads only what was added since.
+    let t = Instant::now();
+    let run = core.consensus(&admin, "bench", None).await.unwrap();
+    let fresh = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let again = core.consensus(&admin, "bench", None).await.unwrap();
+    let consensus_seconds = t.elapsed().as_secs_f64();
+    assert_eq!(run.input_sha256, again.input_sha256);
+    // Verifying the whole audit trail (MACs included) and re-deriving every record.
+    let t = Instant::now();
+    let report = core.verify_audit(&admin, &key().verifier()).await.unwrap();
+    let verify_seconds = t.elapsed().as_secs_f64();
+    assert!(report.intact, "{:?}", report.first_break);
+    println!(
+        "{}",
+        serde_json::json!({
+            "annotations": run.annotations,
+            "items": run.items,
+            "consensus_seconds_fresh_process": fresh,
+            "consensus_seconds": consensus_seconds,
+            "consensus_iterations": run.iterations,
+            "audit_events": report.events,
+            "audit_verify_seconds": verify_seconds,
+        })
+    );
 }
 
 /// Labels a fresh project in `path` (temporary files in `dir`); returns the report.

@@ -1050,7 +1050,7 @@ mod tests {
 /// `benchmark-without-audit-trail` feature, which no shipped build enables. In such a build the
 /// trail is off unless `CONCORD_BENCHMARK_AUDIT_TRAIL=on` is set or [`benchmark::set_recording`]
 /// turns it on, so one benchmark binary (or process) can alternate between the two and both see
-/// the same machine (`bench/platform/run`, `bench/web/run`).
+/// the same machine (`bench/platform/run`, `bench/web/audit-cost`).
 #[cfg(feature = "benchmark-without-audit-trail")]
 pub mod benchmark {
     use std::sync::LazyLock;
