@@ -16,6 +16,7 @@
 //! - `agreement`: `concord agreement` output, flags and bad input.
 //! - `validate`: `concord validate` on the reference cases (bundled and from files).
 //! - `upgrade`: databases written by earlier schema versions open, verify and render.
+//! - `parallel_read`: label files over 4 MiB, split across cores, read as one sequential read.
 //! - `conformance_copy`: the project's `conformance/` is a byte-identical copy of the shared one.
 
 mod aggregate;
@@ -25,6 +26,7 @@ mod bad_input;
 mod conformance_copy;
 mod evaluate;
 mod fuse;
+mod parallel_read;
 mod platform;
 mod quality;
 mod release;

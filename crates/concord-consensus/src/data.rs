@@ -132,6 +132,49 @@ impl AnnotationsBuilder {
         self.gold.push((item, class));
     }
 
+    /// Moves every observation and known answer of `other` to the end of this builder, as if
+    /// they had been pushed here in `other`'s order.
+    ///
+    /// Lets a reader parse the parts of one input on several threads, each into its own
+    /// builder, and join them in input order: the result, and every error's observation
+    /// number, is the same as one builder fed the whole input.
+    pub fn append(&mut self, other: AnnotationsBuilder) {
+        if self.obs_item.is_empty() && self.gold.is_empty() && self.first_error.is_none() {
+            let capacity = self.obs_item.capacity();
+            *self = other;
+            let more = capacity.saturating_sub(self.obs_item.len());
+            self.obs_item.reserve(more);
+            self.obs_annotator.reserve(more);
+            self.obs_class.reserve(more);
+            return;
+        }
+        let offset = self.obs_item.len();
+        let items = self.items.absorb(other.items);
+        let annotators = self.annotators.absorb(other.annotators);
+        let classes = self.classes.absorb(other.classes);
+        if self.first_error.is_none() {
+            self.first_error = other.first_error.map(|e| match e {
+                BuildError::EmptyField { observation, field } => BuildError::EmptyField {
+                    observation: observation + offset,
+                    field,
+                },
+                other => other,
+            });
+        }
+        self.obs_item
+            .extend(other.obs_item.iter().map(|&i| items[i as usize]));
+        self.obs_annotator
+            .extend(other.obs_annotator.iter().map(|&a| annotators[a as usize]));
+        self.obs_class
+            .extend(other.obs_class.iter().map(|&c| classes[c as usize]));
+        self.gold.extend(
+            other
+                .gold
+                .iter()
+                .map(|&(i, c)| (items[i as usize], classes[c as usize])),
+        );
+    }
+
     /// Number of observations added so far.
     pub fn len(&self) -> usize {
         self.obs_item.len()
@@ -199,15 +242,22 @@ impl AnnotationsBuilder {
             .collect();
         let (class_names, class_remap) = sort_names(self.classes.names);
 
-        // Sort observations by (item, annotator, input order): a counting sort by annotator
-        // followed by a stable counting sort by item.
+        // Sort observations by (item, annotator, input order): a stable counting sort by item,
+        // then a stable sort of each item's few observations by annotator.
         let n_items = item_names.len();
         let n_annotators = annotator_names.len();
         let n_obs = self.obs_item.len();
-        let by_annotator = counting_sort(&obs_annotator_sorted, n_annotators, 0..n_obs as u32);
-        let sorted = counting_sort_by(n_items, by_annotator.iter().copied(), |obs| {
+        let (mut sorted, item_ends) = counting_sort_with_ends(n_items, 0..n_obs as u32, |obs| {
             item_remap[self.obs_item[obs as usize] as usize]
         });
+        let mut start = 0;
+        for &end in &item_ends {
+            let segment = &mut sorted[start..end];
+            if segment.len() > 1 {
+                segment.sort_by_key(|&obs| obs_annotator_sorted[obs as usize]);
+            }
+            start = end;
+        }
 
         let mut obs_item = Vec::with_capacity(n_obs);
         let mut obs_annotator = Vec::with_capacity(n_obs);
@@ -458,18 +508,45 @@ impl Annotations {
 struct Interner {
     index: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// The index returned last: label files are usually grouped by item, so the next row's
+    /// item is most often the last row's, and one comparison replaces a hash lookup.
+    last: u32,
 }
 
 impl Interner {
     fn intern(&mut self, name: &str) -> u32 {
+        if let Some(last) = self.names.get(self.last as usize)
+            && **last == *name
+        {
+            return self.last;
+        }
         if let Some(&i) = self.index.get(name) {
+            self.last = i;
             return i;
         }
         let i = self.names.len() as u32;
+        self.last = i;
         let boxed: Box<str> = name.into();
         self.names.push(boxed.clone());
         self.index.insert(boxed, i);
         i
+    }
+
+    /// Interns every name of `other` and returns `other`'s index -> this interner's index.
+    fn absorb(&mut self, other: Interner) -> Vec<u32> {
+        other
+            .names
+            .into_iter()
+            .map(|name| match self.index.get(&name) {
+                Some(&i) => i,
+                None => {
+                    let i = self.names.len() as u32;
+                    self.names.push(name.clone());
+                    self.index.insert(name, i);
+                    i
+                }
+            })
+            .collect()
     }
 }
 
@@ -508,6 +585,15 @@ fn counting_sort_by(
     values: impl Iterator<Item = u32> + Clone,
     key: impl Fn(u32) -> u32,
 ) -> Vec<u32> {
+    counting_sort_with_ends(n_keys, values, key).0
+}
+
+/// A stable counting sort of `values` by `key`; also returns where each key's run ends.
+fn counting_sort_with_ends(
+    n_keys: usize,
+    values: impl Iterator<Item = u32> + Clone,
+    key: impl Fn(u32) -> u32,
+) -> (Vec<u32>, Vec<usize>) {
     let mut starts = vec![0usize; n_keys + 1];
     let mut n = 0;
     for v in values.clone() {
@@ -523,7 +609,9 @@ fn counting_sort_by(
         out[*slot] = v;
         *slot += 1;
     }
-    out
+    // Each slot now points past its key's run; the extra last slot was never a run.
+    starts.pop();
+    (out, starts)
 }
 
 fn offsets(sorted_keys: &[u32], n_keys: usize) -> Vec<usize> {
@@ -578,6 +666,63 @@ mod tests {
         assert_eq!(t1, [(0, 1), (1, 0)]);
         let w1: Vec<_> = data.annotator_labels(0).collect();
         assert_eq!(w1, [(0, 1), (1, 1)]);
+    }
+
+    #[test]
+    fn appended_parts_build_what_the_whole_builds() {
+        let rows = [
+            ("t2", "w1", "b"),
+            ("t1", "w2", "a"),
+            ("t3", "w3", "c"),
+            ("t1", "w1", "b"),
+            ("t2", "w2", "a"),
+            ("t1", "w2", "c"),
+        ];
+        for split in 0..=rows.len() {
+            for policy in [
+                DuplicatePolicy::First,
+                DuplicatePolicy::Last,
+                DuplicatePolicy::All,
+            ] {
+                let whole = build(&rows, policy).unwrap();
+                let mut joined = AnnotationsBuilder::new();
+                for part in [&rows[..split], &rows[split..]] {
+                    let mut b = AnnotationsBuilder::new();
+                    for (i, a, l) in part {
+                        b.push(i, a, l);
+                    }
+                    b.push_gold("t3", "c");
+                    joined.append(b);
+                }
+                let joined = joined.build(policy).unwrap();
+                assert_eq!(joined.items(), whole.items());
+                assert_eq!(joined.annotators(), whole.annotators());
+                assert_eq!(joined.classes(), whole.classes());
+                assert_eq!(joined.item_offsets(), whole.item_offsets());
+                assert_eq!(joined.item_annotators(), whole.item_annotators());
+                assert_eq!(joined.item_classes(), whole.item_classes());
+                assert_eq!(joined.annotator_items(), whole.annotator_items());
+                assert_eq!(joined.annotator_classes(), whole.annotator_classes());
+                assert_eq!(joined.gold(2), Some(2));
+            }
+            // The repeated (t1, w2) is named by the positions it has in the whole input.
+            let mut joined = AnnotationsBuilder::new();
+            for part in [&rows[..split], &rows[split..]] {
+                let mut b = AnnotationsBuilder::new();
+                for (i, a, l) in part {
+                    b.push(i, a, l);
+                }
+                joined.append(b);
+            }
+            assert!(matches!(
+                joined.build(DuplicatePolicy::Error),
+                Err(BuildError::Duplicate {
+                    first: 1,
+                    second: 5,
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]
