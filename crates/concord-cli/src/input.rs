@@ -130,12 +130,50 @@ fn open(path: &Path) -> Result<Box<dyn Read>, InputError> {
     })
 }
 
-fn csv_reader<R: Read>(source: R) -> csv::Reader<R> {
+fn csv_reader<R: Read>(source: R) -> csv::Reader<Tally<R>> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 20)
-        .from_reader(source)
+        .from_reader(Tally {
+            inner: source,
+            delivered: 0,
+            last: 0,
+        })
+}
+
+/// A reader that counts the bytes it delivers and keeps the last one.
+///
+/// The CSV reader skips blank lines before a record but reports the record's position from
+/// before them, so the line a record starts on is worked out from where the reader stopped
+/// after it: that needs to know whether the record ended with a line break, and the last
+/// record of the input may not.
+struct Tally<R> {
+    inner: R,
+    delivered: u64,
+    last: u8,
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.delivered += n as u64;
+            self.last = buf[n - 1];
+        }
+        Ok(n)
+    }
+}
+
+/// The line the record just read starts on, as the reader counts lines (the first is 1).
+fn record_line<R: Read>(reader: &csv::Reader<Tally<R>>, record: &csv::ByteRecord) -> u64 {
+    let end = reader.position();
+    let tally = reader.get_ref();
+    // Bytes after the record, or a final line break, mean the record ended with a line break.
+    let ended_with_break = end.byte() < tally.delivered || tally.last == b'\n';
+    // Quoted fields may hold line breaks of their own.
+    let breaks_inside = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
+    end.line() - breaks_inside - u64::from(ended_with_break)
 }
 
 fn csv_error(path: &Path, e: csv::Error, line: u64) -> InputError {
@@ -224,7 +262,7 @@ fn read_rows<R: Read>(
     path: &Path,
     columns: &[Column],
     layout: &Layout,
-    reader: &mut csv::Reader<R>,
+    reader: &mut csv::Reader<Tally<R>>,
     line_offset: u64,
     mut row: impl FnMut(u64, &[&str]) -> Result<(), InputError>,
 ) -> Result<u64, InputError> {
@@ -239,9 +277,7 @@ fn read_rows<R: Read>(
         if !more {
             break;
         }
-        line = record
-            .position()
-            .map_or(line + 1, |p| line_offset + p.line());
+        line = line_offset + record_line(reader, &record);
         // A blank line at the end of a file is not a row.
         if record.len() == 1 && record[0].is_empty() {
             continue;
@@ -299,36 +335,100 @@ pub(crate) fn read_csv(
 /// Label files at least this large are parsed on every core.
 const PARALLEL_MIN_BYTES: u64 = 4 << 20;
 
-/// Reads `item,annotator,label` observations into `builder` on every core, or `None` when the
-/// file is not one that can be split safely (standard input, a small file, or quoted fields,
-/// which may hold line breaks), in which case nothing was read.
+/// Bytes the parallel reader reads at a time: what it holds of the file besides what it parsed.
+const BLOCK_BYTES: usize = 64 << 20;
+
+/// Reads a label file on every core, or `None` when the file is not one that can be split
+/// safely (standard input, a file under `min_bytes`, or quoted fields, which may hold line
+/// breaks), in which case the caller reads it sequentially.
 ///
-/// The file is cut into one part per thread at line breaks; each part is parsed into its own
-/// builder and the parts are joined in file order, so the observations, their lines and the
-/// first error are those of a sequential read.
-fn read_labels_parallel(
+/// The file is read `block_bytes` at a time; each block, cut after its last line break, is cut
+/// again into one part per thread at line breaks, each part is parsed into its own builder, and
+/// the parts are joined in file order. The observations, their lines and the first error are
+/// those of a sequential read.
+fn read_labels_in_parts(
     path: &Path,
-    builder: &mut AnnotationsBuilder,
-) -> Result<Option<Vec<u64>>, InputError> {
+    min_bytes: u64,
+    block_bytes: usize,
+) -> Result<Option<(AnnotationsBuilder, Vec<u64>)>, InputError> {
     let columns = [ITEM, ANNOTATOR, LABEL];
     if path.as_os_str() == "-"
-        || std::fs::metadata(path).map_or(true, |m| !m.is_file() || m.len() < PARALLEL_MIN_BYTES)
+        || std::fs::metadata(path).map_or(true, |m| !m.is_file() || m.len() < min_bytes)
     {
         return Ok(None);
     }
-    let bytes = std::fs::read(path).map_err(|source| InputError::Open {
+    let open_error = |source| InputError::Open {
         path: path.into(),
         source,
-    })?;
-    let mut reader = csv_reader(&bytes[..]);
-    let layout = read_header(path, &columns, &mut reader)?;
-    let body_start = reader.position().byte() as usize;
-    let first_line = reader.position().line();
-    let body = &bytes[body_start.min(bytes.len())..];
-    if memchr::memchr(b'"', body).is_some() {
-        return Ok(None);
+    };
+    let mut file = File::open(path).map_err(open_error)?;
+    let mut builder = AnnotationsBuilder::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let mut layout = None;
+    // The line the unparsed bytes at the front of `block` start on.
+    let mut line = 1;
+    let mut block: Vec<u8> = Vec::new();
+    loop {
+        let read = (&mut file)
+            .take(block_bytes as u64)
+            .read_to_end(&mut block)
+            .map_err(open_error)?;
+        let at_end = read < block_bytes;
+        let end = if at_end {
+            block.len()
+        } else {
+            match memchr::memrchr(b'\n', &block) {
+                Some(at) => at + 1,
+                // A line longer than a block: read on.
+                None => continue,
+            }
+        };
+        let mut start = 0;
+        let layout = match &layout {
+            Some(layout) => layout,
+            None => {
+                let mut reader = csv_reader(&block[..end]);
+                let found = read_header(path, &columns, &mut reader)?;
+                start = reader.position().byte() as usize;
+                line = reader.position().line();
+                layout.insert(found)
+            }
+        };
+        let body = &block[start.min(end)..end];
+        if memchr::memchr(b'"', body).is_some() {
+            return Ok(None);
+        }
+        for part in parse_parts(path, &columns, layout, body, line) {
+            let (part_builder, part_lines) = part?;
+            builder.append(part_builder);
+            if lines.is_empty() {
+                lines = part_lines;
+            } else {
+                lines.extend(part_lines);
+            }
+        }
+        line += memchr::memchr_iter(b'\n', body).count() as u64;
+        if at_end {
+            break;
+        }
+        block.drain(..end);
     }
-    // Parts end just after a line break; the last part ends with the file.
+    if lines.is_empty() {
+        return Err(InputError::NoRows { path: path.into() });
+    }
+    Ok(Some((builder, lines)))
+}
+
+/// Parses `body` (whole lines of a label file, starting on line `first_line`) in one part per
+/// thread, cut at line breaks; returns each part's builder and lines, in file order.
+fn parse_parts(
+    path: &Path,
+    columns: &[Column],
+    layout: &Layout,
+    body: &[u8],
+    first_line: u64,
+) -> Vec<Result<(AnnotationsBuilder, Vec<u64>), InputError>> {
+    // Parts end just after a line break; the last part ends with the body.
     let n_parts = rayon::current_num_threads().max(1);
     let mut bounds = vec![0];
     for k in 1..n_parts {
@@ -337,24 +437,23 @@ fn read_labels_parallel(
         bounds.push(end);
     }
     bounds.push(body.len());
-    let parts: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
-    let mut part_lines = Vec::with_capacity(parts.len());
+    let mut parts = Vec::with_capacity(n_parts);
     let mut line = first_line;
-    for part in &parts {
-        part_lines.push(line);
+    for w in bounds.windows(2) {
+        let part = &body[w[0]..w[1]];
+        parts.push((part, line));
         line += memchr::memchr_iter(b'\n', part).count() as u64;
     }
-    let parsed: Vec<Result<(AnnotationsBuilder, Vec<u64>), InputError>> = parts
-        .par_iter()
-        .zip(&part_lines)
-        .map(|(part, &first_line)| {
+    parts
+        .into_par_iter()
+        .map(|(part, first_line)| {
             let mut part_builder = AnnotationsBuilder::with_capacity(part.len() / 16);
             let mut lines = Vec::with_capacity(part.len() / 16);
             read_rows(
                 path,
-                &columns,
-                &layout,
-                &mut csv_reader(*part),
+                columns,
+                layout,
+                &mut csv_reader(part),
                 first_line - 1,
                 |line, f| {
                     part_builder.push(f[0], f[1], f[2]);
@@ -364,22 +463,7 @@ fn read_labels_parallel(
             )?;
             Ok((part_builder, lines))
         })
-        .collect();
-    drop(bytes);
-    let mut lines = Vec::new();
-    for part in parsed {
-        let (part_builder, part_lines) = part?;
-        builder.append(part_builder);
-        if lines.is_empty() {
-            lines = part_lines;
-        } else {
-            lines.extend(part_lines);
-        }
-    }
-    if lines.is_empty() {
-        return Err(InputError::NoRows { path: path.into() });
-    }
-    Ok(Some(lines))
+        .collect()
 }
 
 /// Reads `item,annotator,label` observations into `builder`; returns each observation's line.
@@ -387,7 +471,8 @@ pub(crate) fn read_labels(
     path: &Path,
     builder: &mut AnnotationsBuilder,
 ) -> Result<Vec<u64>, InputError> {
-    if let Some(lines) = read_labels_parallel(path, builder)? {
+    if let Some((parsed, lines)) = read_labels_in_parts(path, PARALLEL_MIN_BYTES, BLOCK_BYTES)? {
+        builder.append(parsed);
         return Ok(lines);
     }
     let mut lines = Vec::new();
@@ -478,4 +563,121 @@ pub(crate) fn load(
         }
     }
     build(labels, builder, &lines, duplicates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A label file of `n` rows over three items' worth of names, with `terminator` after each
+    /// line and, optionally, a blank line in the middle.
+    fn labels_file(n: usize, terminator: &str, blank_line: bool) -> String {
+        let mut text = format!("item,annotator,label{terminator}");
+        for row in 0..n {
+            if blank_line && row == n / 2 {
+                text.push_str(terminator);
+            }
+            text.push_str(&format!(
+                "item-{},reader-{},class-{}{terminator}",
+                row / 7,
+                row % 7,
+                (row * 13) % 4
+            ));
+        }
+        text
+    }
+
+    fn sequential(path: &Path) -> Result<(Annotations, Vec<u64>), String> {
+        let mut builder = AnnotationsBuilder::new();
+        let mut lines = Vec::new();
+        read_csv(path, &[ITEM, ANNOTATOR, LABEL], |line, f| {
+            builder.push(f[0], f[1], f[2]);
+            lines.push(line);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok((builder.build(DuplicatePolicy::All).unwrap(), lines))
+    }
+
+    fn in_parts(path: &Path, block_bytes: usize) -> Result<(Annotations, Vec<u64>), String> {
+        let (builder, lines) = read_labels_in_parts(path, 0, block_bytes)
+            .map_err(|e| e.to_string())?
+            .expect("no quotes: read in parts");
+        Ok((builder.build(DuplicatePolicy::All).unwrap(), lines))
+    }
+
+    fn same(a: &Annotations, b: &Annotations) -> bool {
+        a.items() == b.items()
+            && a.annotators() == b.annotators()
+            && a.classes() == b.classes()
+            && a.item_offsets() == b.item_offsets()
+            && a.item_annotators() == b.item_annotators()
+            && a.item_classes() == b.item_classes()
+    }
+
+    #[test]
+    fn blocks_and_parts_read_what_a_sequential_read_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.csv");
+        for terminator in ["\n", "\r\n"] {
+            for blank_line in [false, true] {
+                std::fs::write(&path, labels_file(500, terminator, blank_line)).unwrap();
+                let (whole, whole_lines) = sequential(&path).unwrap();
+                // Blocks smaller than a line, of a few lines, and larger than the file.
+                for block_bytes in [7, 100, 1000, 1 << 20] {
+                    let (parts, part_lines) = in_parts(&path, block_bytes).unwrap();
+                    assert!(same(&parts, &whole), "block of {block_bytes} bytes");
+                    assert_eq!(part_lines, whole_lines, "block of {block_bytes} bytes");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_error_is_the_sequential_reads_in_any_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.csv");
+        let good = labels_file(400, "\n", false);
+        let lines: Vec<&str> = good.lines().collect();
+        for (at, bad) in [(5, "x,y"), (200, "item-1,reader-1,"), (390, "a,b,c,d")] {
+            let mut rows = lines.clone();
+            rows[at] = bad;
+            // A second error later on must not be the one reported.
+            rows[at + 3] = "only-one-field";
+            std::fs::write(&path, rows.join("\n") + "\n").unwrap();
+            let expected = sequential(&path).unwrap_err();
+            assert!(expected.contains(&format!(":{}:", at + 1)), "{expected}");
+            for block_bytes in [7, 100, 1000, 1 << 20] {
+                assert_eq!(in_parts(&path, block_bytes).unwrap_err(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_files_and_standard_input_are_left_to_the_sequential_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.csv");
+        let mut text = labels_file(300, "\n", false);
+        text.push_str("\"item-99\",\"reader\nwith a line break\",class-1\n");
+        std::fs::write(&path, &text).unwrap();
+        for block_bytes in [100, 1 << 20] {
+            assert!(
+                read_labels_in_parts(&path, 0, block_bytes)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert!(
+            read_labels_in_parts(Path::new("-"), 0, 100)
+                .unwrap()
+                .is_none()
+        );
+        // Small files too, under the size the parts pay off from.
+        std::fs::write(&path, labels_file(10, "\n", false)).unwrap();
+        assert!(
+            read_labels_in_parts(&path, PARALLEL_MIN_BYTES, BLOCK_BYTES)
+                .unwrap()
+                .is_none()
+        );
+    }
 }

@@ -68,6 +68,27 @@ fn ragged_row() {
 }
 
 #[test]
+fn lines_count_blank_lines_and_line_breaks_inside_quotes() {
+    check(
+        b"item,annotator,label\nt,a,x\n\n\nt,b\n",
+        &[],
+        &["labels.csv:5", "expected 3 fields", "found 2"],
+    );
+    // The same without a final line break.
+    check(
+        b"item,annotator,label\nt,a,x\n\n\nt,b",
+        &[],
+        &["labels.csv:5", "expected 3 fields", "found 2"],
+    );
+    // A quoted label spans lines 2-3; line 4 is blank; the empty label is on line 5.
+    check(
+        b"item,annotator,label\nt,a,\"x\ny\"\n\r\nt,b,\" \"\n",
+        &[],
+        &["labels.csv:5", "`label` is empty"],
+    );
+}
+
+#[test]
 fn not_utf8() {
     check(
         b"item,annotator,label\nt,a,\xff\xfe\n",
