@@ -509,7 +509,7 @@ impl<'a> Restart<'a> {
             }
             let plain = lml;
             let (next, stop) = step(self, plain);
-            if next >= plain {
+            if next >= plain || self.iterations >= n_iter {
                 lml = next;
                 if stop {
                     break;
@@ -985,6 +985,22 @@ mod tests {
         // iterations too (and may lower it), but it ends at least as high.
         for pair in plain.objective_trace.windows(2) {
             assert!(pair[1] >= pair[0] - 1e-9 * pair[0].abs(), "{pair:?}");
+        }
+        // The cap holds whichever step of SQUAREM's cycle it falls on, rejected extrapolations
+        // included (this set has one, at iteration 27).
+        for n_iter in 1..=30 {
+            let fit = Mace {
+                tol: 0.0,
+                n_restarts: 2,
+                n_iter,
+                ..Mace::default()
+            }
+            .fit(&data)
+            .unwrap();
+            assert_eq!(
+                (fit.iterations, fit.objective_trace.len()),
+                (n_iter, n_iter as usize)
+            );
         }
         let last = |fit: &Fit| *fit.objective_trace.last().unwrap();
         assert!(
