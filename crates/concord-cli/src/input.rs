@@ -455,11 +455,7 @@ fn parse_parts(
                 layout,
                 &mut csv_reader(part),
                 first_line - 1,
-                |line, f| {
-                    part_builder.push(f[0], f[1], f[2]);
-                    lines.push(line);
-                    Ok(())
-                },
+                push_label(&mut part_builder, &mut lines),
             )?;
             Ok((part_builder, lines))
         })
@@ -476,12 +472,25 @@ pub(crate) fn read_labels(
         return Ok(lines);
     }
     let mut lines = Vec::new();
-    read_csv(path, &[ITEM, ANNOTATOR, LABEL], |line, f| {
+    read_csv(
+        path,
+        &[ITEM, ANNOTATOR, LABEL],
+        push_label(builder, &mut lines),
+    )?;
+    Ok(lines)
+}
+
+/// The row callback of a label file: adds the `item,annotator,label` row to `builder` and its
+/// line to `lines`.
+fn push_label<'a>(
+    builder: &'a mut AnnotationsBuilder,
+    lines: &'a mut Vec<u64>,
+) -> impl FnMut(u64, &[&str]) -> Result<(), InputError> + 'a {
+    |line, f| {
         builder.push(f[0], f[1], f[2]);
         lines.push(line);
         Ok(())
-    })?;
-    Ok(lines)
+    }
 }
 
 /// Reads `item,label` known answers (gold or truth) as `(item, label)` pairs.
@@ -590,11 +599,11 @@ mod tests {
     fn sequential(path: &Path) -> Result<(Annotations, Vec<u64>), String> {
         let mut builder = AnnotationsBuilder::new();
         let mut lines = Vec::new();
-        read_csv(path, &[ITEM, ANNOTATOR, LABEL], |line, f| {
-            builder.push(f[0], f[1], f[2]);
-            lines.push(line);
-            Ok(())
-        })
+        read_csv(
+            path,
+            &[ITEM, ANNOTATOR, LABEL],
+            push_label(&mut builder, &mut lines),
+        )
         .map_err(|e| e.to_string())?;
         Ok((builder.build(DuplicatePolicy::All).unwrap(), lines))
     }

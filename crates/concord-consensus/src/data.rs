@@ -577,15 +577,7 @@ fn sort_names(names: Vec<Box<str>>) -> (Vec<Box<str>>, Vec<u32>) {
 
 /// Stable counting sort of `values` (already in `0..n_keys`) by key `keys[value]`.
 fn counting_sort(keys: &[u32], n_keys: usize, values: std::ops::Range<u32>) -> Vec<u32> {
-    counting_sort_by(n_keys, values, |v| keys[v as usize])
-}
-
-fn counting_sort_by(
-    n_keys: usize,
-    values: impl Iterator<Item = u32> + Clone,
-    key: impl Fn(u32) -> u32,
-) -> Vec<u32> {
-    counting_sort_with_ends(n_keys, values, key).0
+    counting_sort_with_ends(n_keys, values, |v| keys[v as usize]).0
 }
 
 /// A stable counting sort of `values` by `key`; also returns where each key's run ends.

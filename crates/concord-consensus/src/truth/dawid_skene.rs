@@ -4,7 +4,9 @@
 //! Rationale, per-dataset results and the rules that led to the defaults: `docs/default-method.md`.
 
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
-use super::kernels::{ITEM_CHUNK, clamp_gold, decide, softmax_in_place, vote_shares};
+use super::kernels::{
+    ITEM_CHUNK, clamp_gold, decide, softmax_in_place, squarem_norms, squarem_point, vote_shares,
+};
 use crate::data::Annotations;
 use rayon::prelude::*;
 
@@ -746,16 +748,7 @@ impl Em<'_> {
             .zip(x0.par_chunks(ITEM_CHUNK * k))
             .zip(x1.par_chunks(ITEM_CHUNK * k))
             .zip(self.posteriors.par_chunks(ITEM_CHUNK * k))
-            .for_each(|(((partial, a), b), c)| {
-                let (mut rr, mut vv) = (0.0, 0.0);
-                for ((&p0, &p1), &p2) in a.iter().zip(b).zip(c) {
-                    let r = p1 - p0;
-                    let v = p2 - 2.0 * p1 + p0;
-                    rr += r * r;
-                    vv += v * v;
-                }
-                *partial = (rr, vv);
-            });
+            .for_each(|(((partial, a), b), c)| *partial = squarem_norms(a, b, c));
         let (rr, vv) = self
             .partials
             .iter()
@@ -775,7 +768,7 @@ impl Em<'_> {
             .enumerate()
         {
             let (p0, p1, p2) = (c0[i], c1[i], c2[i]);
-            *out = (p0 - 2.0 * alpha * (p1 - p0) + alpha * alpha * (p2 - 2.0 * p1 + p0)).max(0.0);
+            *out = squarem_point(p0, p1, p2, alpha).max(0.0);
         }
     }
 
@@ -1064,7 +1057,7 @@ fn reference_point(reference: Option<(&[f64], &[f64], f64)>, i: usize, x2: f64) 
         None => x2,
         Some((x0, x1, alpha)) => {
             let (p0, p1) = (x0[i], x1[i]);
-            p0 - 2.0 * alpha * (p1 - p0) + alpha * alpha * (x2 - 2.0 * p1 + p0)
+            squarem_point(p0, p1, x2, alpha)
         }
     }
 }

@@ -95,6 +95,25 @@ pub(crate) fn softmax_in_place(row: &mut [f64]) -> f64 {
     max + sum.ln()
 }
 
+/// SQUAREM's squared norms `(‖x1 − x0‖², ‖x2 − 2x1 + x0‖²)` over three iterates (Varadhan &
+/// Roland 2008, doi:10.1111/j.1467-9469.2007.00585.x); the step length is `−√(first/second)`.
+pub(crate) fn squarem_norms(x0: &[f64], x1: &[f64], x2: &[f64]) -> (f64, f64) {
+    let (mut rr, mut vv) = (0.0, 0.0);
+    for ((&p0, &p1), &p2) in x0.iter().zip(x1).zip(x2) {
+        let r = p1 - p0;
+        let v = p2 - 2.0 * p1 + p0;
+        rr += r * r;
+        vv += v * v;
+    }
+    (rr, vv)
+}
+
+/// SQUAREM's extrapolated point `x0 − 2αr + α²v` for one coordinate of three iterates.
+#[inline]
+pub(crate) fn squarem_point(p0: f64, p1: f64, p2: f64, alpha: f64) -> f64 {
+    p0 - 2.0 * alpha * (p1 - p0) + alpha * alpha * (p2 - 2.0 * p1 + p0)
+}
+
 /// Mean of the posterior rows: the empirical class distribution.
 // Dawid–Skene sums the rows inside its E-step; kept for the methods that do not.
 #[allow(dead_code)]

@@ -4,6 +4,7 @@
 use super::fit::{Aggregator, Fit, FitError, Progress, Skills};
 use super::kernels::{
     ITEM_CHUNK, LogProduct, decide, digamma, keyed_uniform, name_hash, softmax_in_place,
+    squarem_norms, squarem_point,
 };
 use crate::data::Annotations;
 use rayon::prelude::*;
@@ -554,13 +555,7 @@ impl<'a> Restart<'a> {
     /// where the extrapolation is no longer than a plain step.
     fn squarem_step(&mut self) -> bool {
         let [x0, x1, x2] = &self.saved;
-        let (mut rr, mut vv) = (0.0, 0.0);
-        for ((&p0, &p1), &p2) in x0.iter().zip(x1).zip(x2) {
-            let r = p1 - p0;
-            let v = p2 - 2.0 * p1 + p0;
-            rr += r * r;
-            vv += v * v;
-        }
+        let (rr, vv) = squarem_norms(x0, x1, x2);
         let alpha = -(rr / vv).sqrt();
         if !(alpha < -1.0 && alpha.is_finite()) {
             return false;
@@ -573,8 +568,7 @@ impl<'a> Restart<'a> {
             .zip(x2)
             .zip(&self.layout.label_counts)
         {
-            let x = p0 - 2.0 * alpha * (p1 - p0) + alpha * alpha * (p2 - 2.0 * p1 + p0);
-            *out = x.clamp(0.0, n);
+            *out = squarem_point(p0, p1, p2, alpha).clamp(0.0, n);
         }
         true
     }
