@@ -20,26 +20,35 @@ pub(crate) const TIE_EPS: f64 = 1e-12;
 /// documented rather than clever: on the public data sets no tie rule (label frequency, skill,
 /// random) beats it consistently, and tied items are reported so a workflow can adjudicate them.
 pub(crate) fn decide(posteriors: &[f64], n_classes: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut labels = Vec::with_capacity(posteriors.len() / n_classes.max(1));
-    let mut ties = Vec::new();
-    for (item, row) in posteriors.chunks_exact(n_classes).enumerate() {
-        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut best = u32::MAX;
-        let mut n_top = 0;
-        for (k, &p) in row.iter().enumerate() {
-            if max - p <= TIE_EPS {
-                n_top += 1;
-                if best == u32::MAX {
-                    best = k as u32;
+    let k = n_classes.max(1);
+    let mut labels = vec![0; posteriors.len() / k];
+    let chunk_ties: Vec<Vec<u32>> = labels
+        .par_chunks_mut(ITEM_CHUNK)
+        .zip(posteriors.par_chunks(ITEM_CHUNK * k))
+        .enumerate()
+        .map(|(chunk, (labels, rows))| {
+            let mut ties = Vec::new();
+            for (local, (label, row)) in labels.iter_mut().zip(rows.chunks_exact(k)).enumerate() {
+                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let mut best = u32::MAX;
+                let mut n_top = 0;
+                for (class, &p) in row.iter().enumerate() {
+                    if max - p <= TIE_EPS {
+                        n_top += 1;
+                        if best == u32::MAX {
+                            best = class as u32;
+                        }
+                    }
                 }
+                if n_top > 1 {
+                    ties.push((chunk * ITEM_CHUNK + local) as u32);
+                }
+                *label = best;
             }
-        }
-        if n_top > 1 {
-            ties.push(item as u32);
-        }
-        labels.push(best);
-    }
-    (labels, ties)
+            ties
+        })
+        .collect();
+    (labels, chunk_ties.concat())
 }
 
 /// Fills `posteriors` (`n_items * K`) with each item's (weighted) vote shares.
@@ -48,23 +57,33 @@ pub(crate) fn decide(posteriors: &[f64], n_classes: usize) -> (Vec<u32>, Vec<u32
 /// row.
 pub(crate) fn vote_shares(data: &Annotations, weights: Option<&[f64]>, posteriors: &mut [f64]) {
     let k = data.n_classes();
-    let offsets = data.item_offsets();
-    let annotators = data.item_annotators();
-    let classes = data.item_classes();
     posteriors
         .par_chunks_mut(ITEM_CHUNK * k)
         .enumerate()
         .for_each(|(chunk, rows)| {
             for (local, row) in rows.chunks_exact_mut(k).enumerate() {
-                let item = chunk * ITEM_CHUNK + local;
-                row.fill(0.0);
-                for obs in offsets[item]..offsets[item + 1] {
-                    let w = weights.map_or(1.0, |w| w[annotators[obs] as usize]);
-                    row[classes[obs] as usize] += w;
-                }
-                normalize_or_uniform(row);
+                vote_share_row(data, weights, chunk * ITEM_CHUNK + local, row);
             }
         });
+}
+
+/// Fills `row` (`K` long) with `item`'s (weighted) vote shares, as [`vote_shares`] does.
+#[inline]
+pub(crate) fn vote_share_row(
+    data: &Annotations,
+    weights: Option<&[f64]>,
+    item: usize,
+    row: &mut [f64],
+) {
+    let offsets = data.item_offsets();
+    let annotators = data.item_annotators();
+    let classes = data.item_classes();
+    row.fill(0.0);
+    for obs in offsets[item]..offsets[item + 1] {
+        let w = weights.map_or(1.0, |w| w[annotators[obs] as usize]);
+        row[classes[obs] as usize] += w;
+    }
+    normalize_or_uniform(row);
 }
 
 /// Scales `row` to sum to 1; a row whose sum is not positive and finite becomes uniform.
@@ -126,18 +145,6 @@ pub(crate) fn column_means(posteriors: &[f64], n_classes: usize, out: &mut [f64]
         }
     }
     out.iter_mut().for_each(|o| *o /= n_items as f64);
-}
-
-/// Sets the rows of gold items to the one-hot vector of their known class.
-pub(crate) fn clamp_gold(data: &Annotations, posteriors: &mut [f64]) {
-    let k = data.n_classes();
-    for item in 0..data.n_items() {
-        if let Some(class) = data.gold(item as u32) {
-            let row = &mut posteriors[item * k..(item + 1) * k];
-            row.fill(0.0);
-            row[class as usize] = 1.0;
-        }
-    }
 }
 
 /// Label frequencies, used as the class prior of methods that have none.
