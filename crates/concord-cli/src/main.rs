@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a check failed (e.g. `concord validate` found a failing case),
 //! 2 an error (bad input, bad arguments, I/O).
 
+mod alloc;
 mod cmd;
 mod conformance;
 mod input;
@@ -12,6 +13,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    alloc::configure();
     let cli = cmd::Cli::parse();
     if let Some(threads) = cli.threads
         && let Err(err) = rayon::ThreadPoolBuilder::new()
