@@ -1161,12 +1161,14 @@ impl Core {
             c.new_labels += 1;
             if c.new_labels >= ctx.settings.refit_every && !c.refitting {
                 c.refitting = true;
-                true
+                Some(c.new_labels)
             } else {
-                false
+                None
             }
         };
-        if due && let Ok(handle) = tokio::runtime::Handle::try_current() {
+        if let Some(counted) = due
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
             let core = self.clone();
             let name = ctx.project.name.clone();
             let project_id = ctx.project.id;
@@ -1178,7 +1180,8 @@ impl Core {
                     if let Ok((snapshot, version)) = result {
                         c.snapshot = Arc::new(snapshot);
                         c.protocol_version = version;
-                        c.new_labels = 0;
+                        // Labels that arrived while the re-fit ran count towards the next one.
+                        c.new_labels = c.new_labels.saturating_sub(counted);
                     }
                 }
             });

@@ -248,6 +248,10 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
                     let answer = read(&mut rng, reader, &truth[&task.item]);
                     core.submit("demo", user, &task.item, answer, Some(20_000))
                         .await?;
+                    // A skill re-fit runs in the background every `refit_every` labels; waiting
+                    // for it keeps the run reproducible (the next assignment sees the same
+                    // skills whatever the machine's speed).
+                    core.wait_for_refits().await;
                     submissions += 1;
                 }
             }
