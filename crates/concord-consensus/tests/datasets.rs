@@ -143,8 +143,9 @@ const BASELINE: [(&str, [f64; 9]); 19] = [
 ///
 /// FIXME: every entry is an open part of the consensus issue (docs/roadmap.md lists them with
 /// what was tried; `bench/truth-inference/rebaseline.md` has crowd-kit's figures with its
-/// defects removed, the evidence behind each `why`). The test accepts an entry only at exactly today's accuracy, so a regression
-/// fails, and an improvement that clears the rule fails too, until the entry is removed.
+/// defects removed, the evidence behind each `why`). The test accepts an entry only at exactly
+/// today's accuracy, so a regression fails, and an improvement that clears the rule fails too,
+/// until the entry is removed.
 struct Shortfall {
     set: &'static str,
     /// The method, or `best` for "the best of ours is at least crowd-kit's best".
